@@ -1,0 +1,192 @@
+"""The escalation ladder: which step fires when, who it reaches, and the simulation.
+
+Pure: every function takes the time it should reason about (`now`) as an
+argument. The same `decide` drives `phoihop simulate` and the ladder flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from core.agreement import Agreement, Contact, Ladder, LadderStep
+from core.calendar import WorkCalendar, end_of_day, iso, local_instant, zone
+from core.expand import Obligation, Plan
+from core.replies import Reply
+
+
+def fire_day(step: LadderStep, due: date, cal: WorkCalendar) -> date:
+    """The day a step fires: offset from the due date, then on to a working day."""
+    return cal.next_working_day(cal.shift(due, step.at))
+
+
+def fire_times(ladder: Ladder, due: date, cal: WorkCalendar, tz: str) -> list[datetime]:
+    return [local_instant(fire_day(s, due, cal), ladder.send_at, tz) for s in ladder.steps]
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: int
+    skipped: tuple[int, ...]
+
+
+def decide(times: Sequence[datetime], used: Iterable[int], now: datetime) -> Decision | None:
+    """Catch-up: of the unused steps due at `now`, the latest fires and the rest are skipped.
+
+    Ties on the fire time go to the higher index.
+    """
+    spent = set(used)
+    eligible = [i for i, t in enumerate(times) if i not in spent and t <= now]
+    if not eligible:
+        return None
+    chosen = max(eligible, key=lambda i: (times[i], i))
+    return Decision(step=chosen, skipped=tuple(sorted(i for i in eligible if i != chosen)))
+
+
+def next_fire(times: Sequence[datetime], used: Iterable[int]) -> datetime | None:
+    """When the next unused step is due, or None once every step is used."""
+    spent = set(used)
+    pending = [t for i, t in enumerate(times) if i not in spent]
+    return min(pending) if pending else None
+
+
+def reach(a: Agreement, obligation: Obligation, step: LadderStep, host: str | None
+          ) -> list[tuple[str, Contact]]:
+    """Every (party id, contact) a step reaches; roles that do not exist are left out."""
+    out: list[tuple[str, Contact]] = []
+
+    def add(party_id: str | None, role: str | None) -> None:
+        party = a.party(party_id) if party_id else None
+        if party is None:
+            return
+        for c in party.contacts:
+            if role is None or c.role == role:
+                out.append((party.id, c))
+
+    for who in step.to:
+        if who == "focal":
+            add(obligation.party, "focal")
+        elif who == "head":
+            add(obligation.party, "head")
+        elif who == "convener.coordinator":
+            add(a.convener, "coordinator")
+        elif who == "supervisor":
+            add(a.supervisor, None)
+        elif who == "host" and obligation.kind == "review":
+            add(host, "focal")
+    return out
+
+
+def labels(reached: Iterable[tuple[str, Contact]]) -> list[str]:
+    """`party.role` of every contact reached, sorted and without repeats."""
+    return sorted({f"{pid}.{c.role}" for pid, c in reached})
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    obligation: str
+    step: int
+    action: str
+    to: tuple[str, ...]
+    skipped: tuple[int, ...]
+
+    def as_json(self, tz: str) -> dict[str, object]:
+        return {"at": iso(self.at, tz), "obligation": self.obligation, "step": self.step,
+                "action": self.action, "to": list(self.to), "skipped": list(self.skipped)}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    agreement: str
+    events: tuple[Event, ...]
+    unrecorded: tuple[str, ...]
+
+    def as_json(self, tz: str) -> dict[str, object]:
+        return {"agreement": self.agreement,
+                "events": [e.as_json(tz) for e in self.events],
+                "unrecorded": list(self.unrecorded)}
+
+
+def first_tick(registered_at: datetime, ladder: Ladder, tz: str) -> datetime:
+    local = registered_at.astimezone(zone(tz))
+    tick = local_instant(local.date(), ladder.send_at, tz)
+    return tick if tick >= registered_at else local_instant(
+        local.date() + timedelta(days=1), ladder.send_at, tz)
+
+
+def is_unrecorded(obligation: Obligation, registered_at: datetime) -> bool:
+    """Its deadline had passed (or was that very instant) when the agreement was registered."""
+    return obligation.deadline <= registered_at
+
+
+@dataclass
+class _Track:
+    obligation: Obligation
+    due: date
+    times: list[datetime]
+    used: set[int]
+    closed: bool = False
+
+
+def simulate(plan: Plan, cal: WorkCalendar, until: date, registered_at: datetime | None = None,
+             replies: Sequence[Reply] = ()) -> Simulation:
+    """Tick once a day at `send_at` from registration through `until`; list every step fired."""
+    a = plan.agreement
+    tz, ladder = a.timezone, a.ladder
+    registered = registered_at or local_instant(a.signed_on, datetime.min.time(), tz)
+    hosts = {r.cycle: r.host for r in plan.reviews}
+    tracks: dict[str, _Track] = {}
+    unrecorded: list[str] = []
+    for o in plan.obligations:
+        if is_unrecorded(o, registered):
+            unrecorded.append(o.id)
+            continue
+        tracks[o.id] = _Track(o, o.due, fire_times(ladder, o.due, cal, tz), set())
+
+    pending = sorted(enumerate(replies), key=lambda ir: (ir[1].at, ir[0]))
+    events: list[Event] = []
+    tick = first_tick(registered, ladder, tz)
+    last = local_instant(until, ladder.send_at, tz)
+    cursor = 0
+    while tick <= last:
+        while cursor < len(pending) and pending[cursor][1].at <= tick:
+            apply_reply(tracks.get(pending[cursor][1].obligation), pending[cursor][1], cal, a, tz)
+            cursor += 1
+        for track in tracks.values():
+            if track.closed:
+                continue
+            decision = decide(track.times, track.used, tick)
+            if decision is None:
+                continue
+            track.used.add(decision.step)
+            track.used.update(decision.skipped)
+            step = ladder.steps[decision.step]
+            reached = reach(a, track.obligation, step, hosts.get(track.obligation.cycle or 0))
+            events.append(Event(at=tick, obligation=track.obligation.id, step=decision.step,
+                                action=step.action, to=tuple(labels(reached)),
+                                skipped=decision.skipped))
+        tick = local_instant(tick.date() + timedelta(days=1), ladder.send_at, tz)
+    events.sort(key=lambda e: (e.at, e.obligation))
+    return Simulation(agreement=a.code, events=tuple(events), unrecorded=tuple(unrecorded))
+
+
+def apply_reply(track: _Track | None, reply: Reply, cal: WorkCalendar, a: Agreement, tz: str
+                ) -> None:
+    if track is None:
+        return
+    if reply.status == "done":
+        track.closed = True
+    elif reply.status == "extension" and reply.until is not None:
+        track.due = extended_due(reply.until, cal, a.due_adjust)
+        track.times = fire_times(a.ladder, track.due, cal, tz)
+
+
+def extended_due(until: date, cal: WorkCalendar, due_adjust: str) -> date:
+    """An extension moves the due date to the granted date, then `due_adjust`."""
+    return cal.adjust(until, due_adjust)
+
+
+def deadline_of(due: date, tz: str) -> datetime:
+    return end_of_day(due, tz)

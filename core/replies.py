@@ -1,0 +1,94 @@
+"""Replies: what partners answered, as plain data, and the replies file of `simulate`/`dossier`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from yaml.nodes import Node
+
+from core.calendar import parse_instant
+from core.yamlnodes import Problem, Problems, compose, entries, items, scalar_value, text_of
+
+STATUSES = ("done", "in_progress", "blocked", "extension")
+REPLY_KEYS = {"obligation", "at", "status", "until", "values"}
+
+Value = int | float | str
+
+
+@dataclass(frozen=True)
+class Reply:
+    obligation: str
+    at: datetime
+    status: str
+    until: date | None = None
+    values: dict[str, Value] = field(default_factory=dict)
+
+
+def load_replies(raw: bytes, file: str, tz: str, known: set[str] | None = None
+                 ) -> tuple[list[Reply], list[Problem]]:
+    """Read a replies file (a YAML list); `known` restricts obligation ids."""
+    problems = Problems(file)
+    root = compose(raw, problems)
+    out: list[Reply] = []
+    if root is None:
+        return out, problems.sorted()
+    for index, node in enumerate(items(root, problems, "replies file"), 1):
+        reply = _read_reply(node, problems, f"reply {index}", tz, known)
+        if reply:
+            out.append(reply)
+    return (out, []) if not problems else ([], problems.sorted())
+
+
+def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | None
+                ) -> Reply | None:
+    found = entries(node, p, what)
+    if found is None:
+        return None
+    for name, (key, _v) in found.items():
+        if name not in REPLY_KEYS:
+            p.add(key, f"{what}: unknown key '{name}'")
+    for name in ("obligation", "at", "status"):
+        if name not in found:
+            p.add(node, f"{what}: '{name}' is missing")
+    ok = True
+    obligation = text_of(found["obligation"][1]) if "obligation" in found else None
+    if "obligation" in found and (obligation is None or (known is not None and obligation not in known)):
+        p.add(found["obligation"][0], f"{what}: obligation {obligation!r} is not in the plan")
+        ok = False
+    at = None
+    if "at" in found:
+        t = text_of(found["at"][1])
+        try:
+            at = parse_instant(t or "", tz)
+        except ValueError:
+            p.add(found["at"][0], f"{what}: at {t!r} is not an ISO date-time "
+                  "(e.g. 2022-12-01T10:00:00+07:00)")
+    status = text_of(found["status"][1]) if "status" in found else None
+    if "status" in found and status not in STATUSES:
+        p.add(found["status"][0], f"{what}: status {status!r} must be one of: {', '.join(STATUSES)}")
+        ok = False
+    until = None
+    if "until" in found:
+        t = text_of(found["until"][1])
+        try:
+            until = date.fromisoformat(t or "")
+        except ValueError:
+            p.add(found["until"][0], f"{what}: until {t!r} is not a date written YYYY-MM-DD")
+            ok = False
+    if status == "extension" and until is None and "until" not in found:
+        p.add(node, f"{what}: an extension needs 'until' (the granted date)")
+        ok = False
+    values: dict[str, Value] = {}
+    if "values" in found:
+        vmap = entries(found["values"][1], p, f"{what}: values")
+        for name, (vkey, vnode) in (vmap or {}).items():
+            v = scalar_value(vnode)
+            if isinstance(v, bool) or not isinstance(v, int | float | str):
+                p.add(vkey, f"{what}: value of '{name}' must be a number or a text")
+                ok = False
+            else:
+                values[name] = v
+    if not ok or obligation is None or at is None or status is None:
+        return None
+    return Reply(obligation=obligation, at=at, status=status, until=until, values=values)
