@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,7 +33,7 @@ from core.agreement import (
     ReportDuty,
     ReviewPolicy,
 )
-from core.calendar import Offset
+from core.calendar import Offset, WorkCalendar
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
@@ -50,6 +50,24 @@ class ParseOptions:
 
     ladders: Mapping[str, Ladder] = field(default_factory=lambda: {"default": DEFAULT_LADDER})
     channels: frozenset[str] = frozenset()
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+
+
+class LadderConfigError(ValueError):
+    pass
+
+
+def ladder_from_config(name: str, spec: Mapping[str, object]) -> Ladder:
+    """A named ladder from the configuration, checked by the same rules as an inline one."""
+    import yaml
+
+    problems = Problems(f"ladder '{name}'")
+    node = compose(yaml.safe_dump(dict(spec)).encode(), problems)
+    ladder = read_ladder_node(node, problems, ParseOptions(), f"ladder '{name}'", name=name) \
+        if node is not None else None
+    if ladder is None:
+        raise LadderConfigError("; ".join(p.message for p in problems.sorted()))
+    return ladder
 
 
 TOP_KEYS = {
@@ -196,10 +214,10 @@ def load_agreement(raw: bytes, file: str, options: ParseOptions | None = None
         return None, problems.sorted()
     agreement = _read_agreement(root, _Reader(problems, options))
     if agreement is not None and not problems:
-        _check_duties(agreement, problems, root)
-    if problems:
+        _check_duties(agreement, problems, root, options.calendar)
+    if problems or agreement is None:
         return None, problems.sorted()
-    return agreement, []
+    return replace(agreement, source=raw.decode("utf-8").lstrip("\ufeff")), []
 
 
 def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
@@ -683,12 +701,12 @@ def read_ladder_node(node: Node, problems: Problems, options: ParseOptions, what
     return Ladder(steps=tuple(steps), send_at=send_at, name=name)
 
 
-def _check_duties(a: Agreement, problems: Problems, root: Node) -> None:
+def _check_duties(a: Agreement, problems: Problems, root: Node, calendar: WorkCalendar
+                  ) -> None:
     """Who owes anything in the plan (reports or review reports) needs a focal contact."""
-    from core.calendar import WorkCalendar
     from core.expand import expand
 
-    owing = {o.party for o in expand(a, WorkCalendar()).obligations}
+    owing = {o.party for o in expand(a, calendar).obligations}
     top = entries(root, Problems(""), "") or {}
     party_nodes: dict[str, Node] = {}
     if "parties" in top:

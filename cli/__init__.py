@@ -1,0 +1,1 @@
+"""The `phoihop` command line: thin wrappers over the core and the shell."""

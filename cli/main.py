@@ -1,0 +1,34 @@
+"""The `phoihop` command. Exit codes: 0 success, 1 invalid input or failed work, 2 usage."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import core_cmds
+from cli.common import Failure, exit_on_failure
+
+app = typer.Typer(
+    name="phoihop",
+    help="phoihop: chương trình phối hợp → nghĩa vụ, nhắc việc, chuyển cấp, sơ kết luân phiên.\n\n"
+    "Coordination agreements → obligations, reminders, escalation, rotating reviews.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+core_cmds.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except Failure as exc:
+        exit_on_failure(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

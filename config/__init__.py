@@ -1,0 +1,1 @@
+"""Settings, named ladders and channels, the calendar overrides, and the wiring of it all."""

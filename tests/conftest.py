@@ -1,0 +1,98 @@
+"""Shared fixtures: a real SQLite file and the real PostgreSQL server, by fixture parameter.
+
+`app` is a bootstrapped App on a fresh, migrated database. PostgreSQL tests use
+a schema of their own in the `test` database and drop it afterwards. Where no
+PostgreSQL server answers they skip, saying so, except when
+PHOIHOP_REQUIRE_POSTGRES=1 (CI here), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from config.bootstrap import App, bootstrap
+from config.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+EXAMPLES = SHARED / "examples"
+QT = EXAMPLES / "quang-tri-2021-2025.yaml"
+TH = EXAMPLES / "thanh-hoa-2024-2030.yaml"
+QT_REPLIES = EXAMPLES / "quang-tri-replies.yaml"
+PG_URL = os.environ.get("PHOIHOP_TEST_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as c:
+            c.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # the reason is printed in the skip message
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_reason() -> str | None:
+    return _pg_available()
+
+
+class FixedClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2022, 5, 18, 1, 0, tzinfo=UTC))
+
+
+def _migrate(app: App) -> None:
+    from models.migrate import upgrade
+
+    upgrade(app.engine)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_reason: str | None
+           ) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'phoihop.db'}"
+        return
+    if pg_reason is not None:
+        if os.environ.get("PHOIHOP_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but does not answer: {pg_reason}")
+        pytest.skip(f"no PostgreSQL server at {PG_URL}: {pg_reason}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[App]:
+    settings = Settings(database_url=db_url, data_dir=tmp_path / "data")
+    application = bootstrap(settings, clock=clock)
+    _migrate(application)
+    yield application
+    application.engine.dispose()
