@@ -6,6 +6,8 @@ settings (a temporary SQLite file or the PostgreSQL test database).
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,6 +107,19 @@ class App:
         return ParseOptions(ladders={"default": DEFAULT_LADDER, **self.ladders},
                             channels=frozenset(self.settings.channels),
                             calendar=self.calendar)
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        """The key that turns a link's stored nonce into its token (never stored in the DB)."""
+        if self.settings.secret_key is not None:
+            return self.settings.secret_key.get_secret_value().encode()
+        path = self.settings.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
 
     def now(self) -> datetime:
         return self.clock()

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     channels: dict[str, SecretStr] = Field(default_factory=dict)  # name -> Apprise URL
     ladders: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> inline ladder
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
+    secret_key: SecretStr | None = None  # default: generated once into <data_dir>/secret.key
     send_retries: int = 5
     send_deadline_seconds: float = 30.0
     lease_seconds: float = 120.0

@@ -207,6 +207,7 @@ class Link(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(unique=True, max_length=64)
+    nonce: str = Field(max_length=64)  # token = HMAC(secret key, nonce); neither alone is the token
     purpose: str  # reply | accept | return | approve | deny | dossier
     obligation_id: int | None = Field(default=None, foreign_key="obligation.id", index=True)
     contact_id: int | None = Field(default=None, foreign_key="contact.id")

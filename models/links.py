@@ -1,0 +1,92 @@
+"""Capability links: unguessable, stored hashed, expiring, revocable, bound to one purpose.
+
+A link row holds a random 128-bit nonce and the SHA-256 of the token; the token
+itself is HMAC-SHA256(secret key, nonce), so a database dump alone reveals no
+usable token, yet a live link can be re-issued in a later message (same
+obligation and contact) without storing the token anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from models.tables import Link
+
+PURPOSES = ("reply", "accept", "return", "approve", "deny", "dossier")
+
+
+def token_for(secret_key: bytes, nonce: str) -> str:
+    digest = hmac.new(secret_key, nonce.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Issued:
+    link: Link
+    token: str
+
+
+def issue(session: Session, secret_key: bytes, *, purpose: str, now: datetime,
+          expires_at: datetime, obligation_id: int | None = None,
+          contact_id: int | None = None, reply_id: int | None = None,
+          agreement_id: int | None = None, cycle: int | None = None) -> Issued:
+    """A live link for this purpose and binding, reusing one that is still valid."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown link purpose {purpose!r}")
+    existing = session.exec(
+        select(Link).where(
+            Link.purpose == purpose, Link.obligation_id == obligation_id,
+            Link.contact_id == contact_id, Link.reply_id == reply_id,
+            Link.agreement_id == agreement_id, Link.cycle == cycle,
+            col(Link.revoked_at).is_(None), Link.expires_at > now,
+        ).order_by(col(Link.id).desc())
+    ).first()
+    if existing is not None:
+        if expires_at > existing.expires_at:
+            existing.expires_at = expires_at
+            session.add(existing)
+        return Issued(existing, token_for(secret_key, existing.nonce))
+    nonce = secrets.token_urlsafe(16)  # 128 bits
+    token = token_for(secret_key, nonce)
+    link = Link(token_hash=hash_token(token), nonce=nonce, purpose=purpose,
+                obligation_id=obligation_id, contact_id=contact_id, reply_id=reply_id,
+                agreement_id=agreement_id, cycle=cycle, expires_at=expires_at, created_at=now)
+    session.add(link)
+    session.flush()
+    return Issued(link, token)
+
+
+def token_of(link: Link, secret_key: bytes) -> str:
+    return token_for(secret_key, link.nonce)
+
+
+class LinkRefused(Exception):
+    """One refusal for every bad link (unknown, tampered, expired, revoked, wrong purpose)."""
+
+
+def resolve(session: Session, token: str, now: datetime, purposes: tuple[str, ...]) -> Link:
+    """The live link a token names, or LinkRefused. Reads only: GET may call it."""
+    if not token or len(token) > 100:
+        raise LinkRefused
+    link = session.exec(select(Link).where(Link.token_hash == hash_token(token))).first()
+    if link is None or link.purpose not in purposes or link.revoked_at is not None \
+            or link.expires_at <= now:
+        raise LinkRefused
+    return link
+
+
+def revoke(session: Session, link: Link, now: datetime) -> None:
+    if link.revoked_at is None:
+        link.revoked_at = now
+        session.add(link)
