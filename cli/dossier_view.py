@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from rich.table import Table
 
@@ -11,10 +12,10 @@ from core.agreement import Agreement
 
 
 def _pct(v: object) -> str:
-    return "—" if v is None else f"{float(v) * 100:.1f}%"  # type: ignore[arg-type]
+    return "—" if not isinstance(v, int | float) else f"{v * 100:.1f}%"
 
 
-def print_dossier(agreement: Agreement, data: dict) -> None:  # type: ignore[type-arg]
+def print_dossier(agreement: Agreement, data: dict[str, Any]) -> None:
     covers = [date.fromisoformat(x) for x in data["covers"]]
     kind = tr("tổng kết", "closing review") if data["final"] else tr("sơ kết", "review")
     console.print(f"[bold]{agreement.code}[/] — {tr('kỳ', 'cycle')} {data['cycle']} ({kind}), "

@@ -157,10 +157,10 @@ def expand(a: Agreement, cal: WorkCalendar) -> Plan:
         if due < a.signed_on:
             continue
         deadline = end_of_day(due, tz)
-        for party in a.parties:
+        for signatory in a.parties:
             obligations.append(Obligation(
-                id=f"{a.code}/review-{cycle.cycle}/{party.id}", commitment=None,
-                party=party.id, label=f"review-{cycle.cycle}", kind="review", due=due,
+                id=f"{a.code}/review-{cycle.cycle}/{signatory.id}", commitment=None,
+                party=signatory.id, label=f"review-{cycle.cycle}", kind="review", due=due,
                 deadline=deadline, cycle=cycle.cycle))
     obligations.sort(key=lambda o: (o.due, o.id))
     return Plan(agreement=a, obligations=tuple(obligations), reviews=tuple(cycles))

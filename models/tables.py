@@ -43,11 +43,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _instant(**kw: Any) -> Any:
-    return Field(sa_type=UTCDateTime, **kw)  # type: ignore[call-overload]
+    return Field(sa_type=UTCDateTime, **kw)
 
 
 def _json(**kw: Any) -> Any:
-    return Field(sa_type=sa.JSON, **kw)  # type: ignore[call-overload]
+    return Field(sa_type=sa.JSON, **kw)
 
 
 class Agreement(SQLModel, table=True):
