@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import core_cmds
+from cli import config_cmds, core_cmds
 from cli.common import Failure, exit_on_failure
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 core_cmds.register(app)
+config_cmds.register(app)
 
 
 def main() -> None:

@@ -14,7 +14,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -131,9 +138,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    except ValueError as exc:
-        first = str(exc).splitlines()
-        raise ConfigError(f"{path or 'environment'}: {'; '.join(first[:3])}") from exc
+    except ValidationError as exc:
+        where = path or "environment (PHOIHOP_*)"
+        details = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
+        raise ConfigError(f"{where}: {details}") from exc
 
 
 class ConfigError(Exception):
