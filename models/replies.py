@@ -1,0 +1,192 @@
+"""Recording replies: append-only versions, and their effect on the obligation.
+
+- `done` submits the obligation: no more ladder steps.
+- `extension` moves the due date (then `due_adjust`) and re-times the unfired steps.
+- `in_progress` and `blocked` are recorded; the ladder goes on.
+- A coordinator's decision: `accepted` closes it; `returned` reopens it and the ladder
+  resumes from the steps not yet used.
+The caller owns the transaction (use `app.session(write=True)`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from config.bootstrap import App
+from core.calendar import end_of_day
+from core.ladder import extended_due
+from models.ladder_state import load_stored, reschedule
+from models.tables import Agreement, Commitment, Obligation, Reply
+
+STATUSES = ("done", "in_progress", "blocked", "extension")
+
+
+class ReplyInvalid(Exception):
+    """Field → message, in Vietnamese first; nothing was written."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class ReplyRefused(Exception):
+    """The obligation cannot take replies now (withdrawn, accepted or unknown)."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    path: str
+    content_type: str
+
+
+def check_values(indicators: list[dict[str, Any]], values: dict[str, Any]) -> tuple[
+        dict[str, int | float | str], dict[str, str]]:
+    """Indicator values typed by kind and checked against `at_most`; (clean, errors)."""
+    clean: dict[str, int | float | str] = {}
+    errors: dict[str, str] = {}
+    kinds = {i["id"]: i for i in indicators}
+    for key, raw in values.items():
+        ind = kinds.get(key)
+        if ind is None:
+            errors[key] = "Chỉ tiêu không thuộc nội dung này / not an indicator of this commitment"
+            continue
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        kind = ind["kind"]
+        if kind == "text":
+            clean[key] = str(raw).strip()
+            continue
+        try:
+            number = float(str(raw).replace(",", ".").replace(" ", "")) \
+                if isinstance(raw, str) else float(raw)
+            if not math.isfinite(number) or isinstance(raw, bool):
+                raise ValueError
+        except ValueError:
+            errors[key] = "Phải là một số / must be a number"
+            continue
+        if kind == "count":
+            if number < 0 or number != int(number):
+                errors[key] = "Phải là số nguyên không âm / must be a whole number ≥ 0"
+                continue
+            clean[key] = int(number)
+        elif kind == "percent":
+            if not 0 <= number <= 100:
+                errors[key] = "Phải từ 0 đến 100 / must be between 0 and 100"
+                continue
+            clean[key] = int(number) if number == int(number) else number
+        else:
+            clean[key] = int(number) if number == int(number) else number
+    for ind in indicators:
+        limit = ind.get("at_most")
+        v, cap = clean.get(ind["id"]), clean.get(limit) if limit else None
+        if isinstance(v, int | float) and isinstance(cap, int | float) and v > cap:
+            errors[ind["id"]] = (f"Không được lớn hơn “{kinds[limit]['label']}” ({cap}) / "
+                                 f"may not exceed {limit}")
+    return clean, errors
+
+
+def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: datetime,
+                 percent: int | None = None, reason: str | None = None,
+                 until: date | None = None, values: dict[str, Any] | None = None,
+                 note: str | None = None, answered_by: str | None = None,
+                 contact_id: int | None = None, attachment: Attachment | None = None,
+                 source: str = "portal") -> Reply:
+    """Append a reply version and apply its effect on the obligation."""
+    query = select(Obligation).where(Obligation.key == obligation_key)
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    o = s.exec(query).first()
+    if o is None or o.status in ("withdrawn", "accepted", "waived"):
+        raise ReplyRefused(obligation_key)
+    assert o.id is not None
+    errors: dict[str, str] = {}
+    if status not in STATUSES:
+        errors["status"] = "Trạng thái không hợp lệ / unknown status"
+    if status == "in_progress" and (percent is None or not 0 <= percent <= 100):
+        errors["percent"] = "Nhập tỷ lệ hoàn thành từ 0 đến 100 / give a percentage 0–100"
+    if status == "blocked" and not (reason and reason.strip()):
+        errors["reason"] = "Cho biết lý do vướng mắc / say what blocks it"
+    if status == "extension":
+        if until is None:
+            errors["until"] = "Chọn ngày xin gia hạn / choose the date asked for"
+        elif until <= o.due:
+            errors["until"] = "Ngày gia hạn phải sau hạn hiện tại / must be after the current due date"
+    clean: dict[str, int | float | str] = {}
+    if values and o.commitment:
+        commitment = s.exec(select(Commitment).where(
+            Commitment.agreement_id == o.agreement_id, Commitment.key == o.commitment)).first()
+        clean, value_errors = check_values(commitment.indicators if commitment else [], values)
+        errors.update(value_errors)
+    if errors:
+        raise ReplyInvalid(errors)
+    version = (s.exec(select(sa.func.max(Reply.version)).where(
+        Reply.obligation_id == o.id)).one() or 0) + 1
+    reply = Reply(obligation_id=o.id, version=version, status=status,
+                  percent=percent if status == "in_progress" else None,
+                  reason=reason, until=until if status == "extension" else None, values=clean,
+                  note=note, answered_by=answered_by, contact_id=contact_id, source=source,
+                  recorded_at=at,
+                  attachment_name=attachment.name if attachment else None,
+                  attachment_path=attachment.path if attachment else None,
+                  attachment_type=attachment.content_type if attachment else None)
+    s.add(reply)
+    apply_reply(s, app, o, reply, at)
+    s.flush()
+    return reply
+
+
+def apply_reply(s: Session, app: App, o: Obligation, reply: Reply, at: datetime) -> None:
+    if reply.status == "done":
+        o.status, o.next_fire = "submitted", None
+    elif reply.status == "extension" and reply.until is not None:
+        grant_extension(s, app, o, reply.until)
+    o.updated_at = at
+    s.add(o)
+
+
+def grant_extension(s: Session, app: App, o: Obligation, until: date) -> None:
+    row = s.get(Agreement, o.agreement_id)
+    assert row is not None
+    agreement = load_stored(s, app, row).agreement
+    o.due = extended_due(until, app.calendar, agreement.due_adjust)
+    o.deadline = end_of_day(o.due, agreement.timezone)
+    reschedule(s, app, o, agreement)
+
+
+def decide_reply(s: Session, app: App, reply_id: int, decision: str, comment: str | None,
+                 now: datetime) -> Reply:
+    """A coordinator accepts a submitted reply, or returns it for revision."""
+    if decision not in ("accepted", "returned"):
+        raise ValueError(f"unknown decision {decision!r}")
+    reply = s.get(Reply, reply_id)
+    if reply is None:
+        raise ReplyRefused(str(reply_id))
+    o = s.get(Obligation, reply.obligation_id)
+    assert o is not None
+    if reply.decision is not None or o.status in ("withdrawn", "accepted"):
+        raise ReplyRefused(o.key)
+    reply.decision, reply.decision_comment, reply.decided_at = decision, comment, now
+    if decision == "accepted":
+        o.status, o.next_fire = "accepted", None
+    else:
+        o.status = "open"
+        row = s.get(Agreement, o.agreement_id)
+        assert row is not None
+        reschedule(s, app, o, load_stored(s, app, row).agreement)
+    o.updated_at = now
+    s.add(reply)
+    s.add(o)
+    s.flush()
+    return reply
+
+
+def history(s: Session, obligation_id: int) -> list[Reply]:
+    return list(s.exec(select(Reply).where(Reply.obligation_id == obligation_id)
+                       .order_by(col(Reply.version))))

@@ -1,0 +1,276 @@
+"""Import: agreement files into the database, validated first, amendments keeping history.
+
+- Every file is validated before anything is written; one problem anywhere and nothing
+  is stored.
+- Re-importing an identical file changes nothing.
+- An amended file updates the plan: new obligations are added, changed due dates move
+  (unless an extension was granted), removed obligations become `withdrawn`; replies and
+  fired steps are never touched.
+- Obligations whose deadline had passed at registration are `unrecorded`.
+Obligations are written with bulk statements (Core executemany), not one ORM object each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from config.bootstrap import App
+from core.agreement import Agreement as CoreAgreement
+from core.expand import Plan, expand
+from core.ladder import fire_times, next_fire
+from core.parse import load_agreement
+from core.yamlnodes import Problem
+from models.tables import (
+    Agreement,
+    Commitment,
+    Contact,
+    FiredStep,
+    Obligation,
+    Party,
+    Reply,
+    Review,
+)
+
+
+class ImportRejected(Exception):
+    """The files have problems; nothing was stored."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+
+@dataclass
+class ImportResult:
+    code: str
+    outcome: str  # created | amended | unchanged
+    revision: int
+    added: int = 0
+    updated: int = 0
+    withdrawn: int = 0
+    unrecorded: int = 0
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    name: str
+    raw: bytes
+    agreement: CoreAgreement
+    plan: Plan
+
+
+def _parse_all(app: App, files: Iterable[tuple[str, bytes]]) -> list[_Parsed]:
+    parsed: list[_Parsed] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for name, raw in files:
+        agreement, found = load_agreement(raw, name, app.parse_options)
+        if found or agreement is None:
+            problems.extend(found)
+            continue
+        if agreement.code in seen:
+            problems.append(Problem(name, 1, 1, f"agreement {agreement.code} is also in "
+                                    f"{seen[agreement.code]}; import one file per agreement"))
+            continue
+        seen[agreement.code] = name
+        parsed.append(_Parsed(name, raw, agreement, expand(agreement, app.calendar)))
+    if problems:
+        raise ImportRejected(problems)
+    return parsed
+
+
+def import_agreement(app: App, raw: bytes, name: str) -> ImportResult:
+    return import_many(app, [(name, raw)])[0]
+
+
+def import_many(app: App, files: Iterable[tuple[str, bytes]],
+                progress: Callable[[ImportResult], None] | None = None) -> list[ImportResult]:
+    """Validate every file, then store them all in one transaction."""
+    parsed = _parse_all(app, files)
+    now = app.now()
+    results: list[ImportResult] = []
+    with app.session(write=True) as s:
+        for item in parsed:
+            result = _store(s, app, item, now)
+            results.append(result)
+            if progress:
+                progress(result)
+    return results
+
+
+def source_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
+    a = item.agreement
+    digest = source_hash(item.raw)
+    row = s.exec(select(Agreement).where(Agreement.code == a.code)).first()
+    if row is not None and row.source_hash == digest:
+        return ImportResult(a.code, "unchanged", row.revision)
+    fields = dict(title=a.title, signed_on=a.signed_on, period_start=a.start, period_end=a.end,
+                  timezone=a.timezone, language=a.language, convener=a.convener,
+                  supervisor=a.supervisor, supersedes=a.supersedes, source=a.source,
+                  source_name=item.name, source_hash=digest, updated_at=now)
+    if row is None:
+        row = Agreement(code=a.code, registered_at=now, revision=1, **fields)
+        outcome = "created"
+    else:
+        for k, v in fields.items():
+            setattr(row, k, v)
+        row.revision += 1
+        outcome = "amended"
+    s.add(row)
+    s.flush()
+    assert row.id is not None
+    _store_parties(s, row.id, a)
+    _store_commitments(s, row.id, a)
+    _store_reviews(s, row.id, item.plan)
+    result = ImportResult(a.code, outcome, row.revision)
+    _store_obligations(s, app, row.id, item, now, result)
+    return result
+
+
+def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
+    existing = {p.key: p for p in s.exec(select(Party).where(Party.agreement_id == agreement_id))}
+    wanted = [(p, False) for p in a.parties] + [(p, True) for p in a.observers]
+    for party, observer in wanted:
+        row = existing.pop(party.id, None) or Party(agreement_id=agreement_id, key=party.id,
+                                                   name=party.name)
+        row.name, row.short, row.observer, row.active = party.name, party.short, observer, True
+        s.add(row)
+        s.flush()
+        assert row.id is not None
+        contacts = list(s.exec(select(Contact).where(Contact.party_id == row.id)))
+        by_identity = {(c.name, c.role, c.email, tuple(c.channels)): c for c in contacts}
+        keep: set[int] = set()
+        for c in party.contacts:
+            match = by_identity.get((c.name, c.role, c.email, tuple(c.channels)))
+            if match is None:
+                match = Contact(party_id=row.id, name=c.name, role=c.role, email=c.email,
+                                phone=c.phone, channels=list(c.channels))
+            match.phone, match.active = c.phone, True
+            s.add(match)
+            s.flush()
+            assert match.id is not None
+            keep.add(match.id)
+        for c in contacts:
+            if c.id not in keep and c.active:
+                c.active = False
+                s.add(c)
+    for gone in existing.values():
+        gone.active = False
+        s.add(gone)
+
+
+def _store_commitments(s: Session, agreement_id: int, a: CoreAgreement) -> None:
+    existing = {c.key: c for c in
+                s.exec(select(Commitment).where(Commitment.agreement_id == agreement_id))}
+    for c in a.commitments:
+        row = existing.pop(c.id, None) or Commitment(agreement_id=agreement_id, key=c.id,
+                                                    title=c.title, lead=c.lead)
+        row.title, row.lead, row.support, row.active = c.title, c.lead, list(c.support), True
+        row.indicators = [{"id": i.id, "label": i.label, "kind": i.kind, "at_most": i.at_most}
+                          for i in c.indicators]
+        s.add(row)
+    for gone in existing.values():
+        gone.active = False
+        s.add(gone)
+
+
+def _store_reviews(s: Session, agreement_id: int, plan: Plan) -> None:
+    existing = {r.cycle: r for r in s.exec(select(Review).where(Review.agreement_id == agreement_id))}
+    for cycle in plan.reviews:
+        row = existing.get(cycle.cycle) or Review(
+            agreement_id=agreement_id, cycle=cycle.cycle, covers_start=cycle.start,
+            covers_end=cycle.end, meeting=cycle.meeting, host=cycle.host)
+        row.covers_start, row.covers_end, row.meeting = cycle.start, cycle.end, cycle.meeting
+        row.host, row.final, row.skipped = cycle.host, cycle.final, cycle.skipped
+        s.add(row)
+
+
+def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, now: datetime,
+                       result: ImportResult) -> None:
+    a, cal = item.agreement, app.calendar
+    table = Obligation.__table__  # type: ignore[attr-defined]
+    existing = {r.key: r for r in s.execute(
+        select(Obligation.key, Obligation.id, Obligation.planned_due, Obligation.status,
+               Obligation.due).where(Obligation.agreement_id == agreement_id)).all()}
+    used = _used_steps(s, [r.id for r in existing.values()]) if existing else {}
+    extended = _extended(s, [r.id for r in existing.values()]) if existing else set()
+    new_rows: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for o in item.plan.obligations:
+        old = existing.pop(o.id, None)
+        if old is None:
+            unrecorded = o.deadline <= now
+            result.added += 1
+            result.unrecorded += unrecorded
+            new_rows.append(dict(
+                key=o.id, agreement_id=agreement_id, commitment=o.commitment, party=o.party,
+                label=o.label, kind=o.kind, cycle=o.cycle, planned_due=o.due, due=o.due,
+                deadline=o.deadline, status="unrecorded" if unrecorded else "open",
+                next_fire=None if unrecorded else
+                next_fire(fire_times(a.ladder, o.due, cal, a.timezone), ()),
+                last_step=None, created_at=now, updated_at=now))
+            continue
+        status = "open" if old.status == "withdrawn" else old.status
+        if old.planned_due == o.due and old.status != "withdrawn":
+            continue
+        due = old.due if old.id in extended else o.due
+        times = fire_times(a.ladder, due, cal, a.timezone)
+        updates.append(dict(
+            b_id=old.id, planned_due=o.due, due=due,
+            deadline=o.deadline if due == o.due else old_deadline(due, a.timezone),
+            status=status, updated_at=now,
+            next_fire=next_fire(times, used.get(old.id, set())) if status == "open" else None))
+        result.updated += 1
+    for gone in existing.values():
+        if gone.status != "withdrawn":
+            updates.append(dict(b_id=gone.id, planned_due=gone.planned_due, due=gone.due,
+                                deadline=old_deadline(gone.due, a.timezone),
+                                status="withdrawn", next_fire=None, updated_at=now))
+            result.withdrawn += 1
+    if new_rows:
+        s.execute(sa.insert(table), new_rows)
+    if updates:
+        s.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(
+            planned_due=sa.bindparam("planned_due"), due=sa.bindparam("due"),
+            deadline=sa.bindparam("deadline"), status=sa.bindparam("status"),
+            next_fire=sa.bindparam("next_fire"), updated_at=sa.bindparam("updated_at")),
+            updates)
+
+
+def old_deadline(due: Any, tz: str) -> datetime:
+    from core.calendar import end_of_day
+
+    return end_of_day(due, tz)
+
+
+def _used_steps(s: Session, ids: list[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for chunk in _chunks(ids):
+        for oid, step in s.execute(select(FiredStep.obligation_id, FiredStep.step)
+                                   .where(col(FiredStep.obligation_id).in_(chunk))):
+            out.setdefault(oid, set()).add(step)
+    return out
+
+
+def _extended(s: Session, ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    for chunk in _chunks(ids):
+        out.update(s.execute(select(Reply.obligation_id).where(
+            col(Reply.obligation_id).in_(chunk), Reply.status == "extension")).scalars())
+    return out
+
+
+def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
