@@ -1,0 +1,87 @@
+"""The ladder against the database fires exactly what the pure simulation fires."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import func, select
+
+from config.bootstrap import bootstrap
+from core.calendar import local_instant
+from core.expand import expand
+from core.ladder import simulate
+from core.parse import load_agreement
+from core.replies import load_replies
+from models.ladder_state import tick
+from models.replies import record_reply
+from models.store import import_agreement
+from models.tables import Contact, FiredStep, Party
+from tests.conftest import QT, QT_REPLIES
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+def _labels(app, items):
+    with app.session() as s:
+        roles = {c.id: (p, c.role) for p, c in s.exec(
+            select(Party.key, Contact).join(Contact, Contact.party_id == Party.id))}
+    return {(i.obligation_key, i.step, tuple(i.skipped),
+             tuple(sorted({f"{roles[cid][0]}.{roles[cid][1]}" for _p, cid in i.recipients})))
+            for i in items}
+
+
+def test_daily_ticks_match_simulate(app, clock):
+    agreement, _ = load_agreement(QT.read_bytes(), str(QT), app.parse_options)
+    assert agreement is not None
+    registered = local_instant(agreement.signed_on, time(0, 0), TZ)
+    clock.at = registered
+    import_agreement(app, QT.read_bytes(), str(QT))
+    plan = expand(agreement, app.calendar)
+    replies, problems = load_replies(QT_REPLIES.read_bytes(), str(QT_REPLIES), TZ,
+                                     {o.id for o in plan.obligations})
+    assert not problems
+    until = date(2022, 12, 31)
+    expected = simulate(plan, app.calendar, until, registered, replies)
+
+    pending = sorted(replies, key=lambda r: r.at)
+    fired = []
+    day = agreement.signed_on
+    while day <= until:
+        now = local_instant(day, time(8, 0), TZ)
+        with app.session(write=True) as s:
+            while pending and pending[0].at <= now:
+                r = pending.pop(0)
+                record_reply(s, app, obligation_key=r.obligation, status=r.status, at=r.at,
+                             until=r.until, values=dict(r.values), source="cli")
+            fired.extend(tick(s, app, now))
+        day += timedelta(days=1)
+
+    want = {(e.obligation, e.step, e.skipped, e.to) for e in expected.events}
+    assert len(fired) == len(expected.events) > 150
+    assert _labels(app, fired) == want
+
+
+def test_overlapping_ticks_record_each_step_once(app, clock, db_url, tmp_path):
+    clock.at = datetime(2022, 5, 17, 17, tzinfo=UTC)
+    import_agreement(app, QT.read_bytes(), str(QT))
+    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    results: list[list] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def run(k: int) -> None:
+        other = bootstrap(app.settings, clock=lambda: now)
+        barrier.wait()
+        with other.session(write=True) as s:
+            results[k] = tick(s, other, now)
+        other.engine.dispose()
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [i.obligation_key for r in results for i in r]
+    assert len(won) == len(set(won)) == 10  # the ten 2022-H1 requests, once each
+    with app.session() as s:
+        assert s.exec(select(func.count()).select_from(FiredStep)).one() == 10
