@@ -1,13 +1,29 @@
-"""Bring a database to the current schema."""
+"""Bring a database to the current schema with Alembic (no alembic.ini needed)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
-from sqlmodel import SQLModel
+from alembic import command
+from alembic.config import Config
 
-import models.tables  # noqa: F401  (registers the tables)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Create or migrate the schema. (Alembic takes over in models/migrations.)"""
-    SQLModel.metadata.create_all(engine)
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def revision(engine: sa.Engine, message: str) -> None:
+    """Autogenerate a new revision against a database at head (for developers)."""
+    with engine.begin() as connection:
+        command.revision(alembic_config(connection), message=message, autogenerate=True)

@@ -30,3 +30,15 @@ def test_naive_datetime_reaching_the_database_raises(app):
         s.flush()
     assert isinstance(info.value.__cause__ or info.value, NaiveDatetimeError) or \
         "naive datetime" in str(info.value)
+
+
+def test_migrations_match_the_tables(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with app.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        version = conn.exec_driver_sql("select version_num from alembic_version").scalar()
+    assert diff == []
+    assert version == "0001"
