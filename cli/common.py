@@ -8,7 +8,6 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-import typer
 from babel.dates import format_date
 from rich.console import Console
 
@@ -89,4 +88,4 @@ def show_date(d: date) -> str:
 
 def exit_on_failure(exc: Failure) -> NoReturn:
     err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+    sys.exit(1)

@@ -1,0 +1,165 @@
+"""import, agreements, obligations, db upgrade: what is stored, and getting it there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from cli.common import app_context, console, fail, print_json, read_bytes, show_date, tr
+from config.bootstrap import App
+from core.calendar import iso, parse_instant, zone
+from models.migrate import upgrade
+from models.queries import LISTABLE, agreements_summary, list_obligations, next_steps
+from models.store import ImportRejected, import_many
+
+STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
+             "submitted": "đã nộp", "accepted": "đã chấp nhận", "waived": "được miễn",
+             "withdrawn": "đã rút", "unrecorded": "quá hạn trước khi đăng ký"}
+
+_migrated = False
+
+
+def store() -> App:
+    """The App with its database at the current schema (migrated on first use)."""
+    global _migrated
+    app = app_context()
+    if not _migrated:
+        try:
+            upgrade(app.engine)
+        except Exception as exc:  # a database that cannot be reached or migrated
+            fail(f"{app.settings.masked_db_url()}: cannot open the database "
+                 f"({str(exc).splitlines()[0]})")
+        _migrated = True
+    return app
+
+
+def status_label(status: str) -> str:
+    return tr(STATUS_VI.get(status, status), status)
+
+
+def import_(files: Annotated[list[Path], typer.Argument(help="Agreement files.")]) -> None:
+    """Validate agreement files and store them (nothing is stored if any file is invalid)."""
+    raw = [(str(p), read_bytes(p)) for p in files]
+    app = store()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True, disable=len(raw) < 5) as bar:
+        task = bar.add_task(tr("Đang nhập", "Importing"), total=len(raw))
+        try:
+            results = import_many(app, raw, progress=lambda _r: bar.advance(task))
+        except ImportRejected as exc:
+            fail(str(exc) + "\n" + tr("Không lưu gì.", "Nothing was stored."))
+    for r in results:
+        if r.outcome == "unchanged":
+            line = tr(f"{r.code}: không thay đổi (lần {r.revision})",
+                      f"{r.code}: unchanged (revision {r.revision})")
+        else:
+            what = tr("mới", "new") if r.outcome == "created" else tr("sửa đổi", "amended")
+            line = tr(f"{r.code}: {what}, lần {r.revision} — thêm {r.added}, cập nhật "
+                      f"{r.updated}, rút {r.withdrawn}, quá hạn trước khi đăng ký {r.unrecorded}",
+                      f"{r.code}: {what}, revision {r.revision} — added {r.added}, updated "
+                      f"{r.updated}, withdrawn {r.withdrawn}, unrecorded {r.unrecorded}")
+        console.print(line, markup=False, highlight=False)
+
+
+def agreements() -> None:
+    """The stored agreements, with open and overdue counts."""
+    app = store()
+    with app.session() as s:
+        rows = agreements_summary(s, app.now())
+    table = Table(title=tr("Chương trình phối hợp", "Agreements"), title_justify="left")
+    table.add_column(tr("Mã", "Code"), no_wrap=True)
+    table.add_column(tr("Tên", "Title"), min_width=12)
+    table.add_column(tr("Giai đoạn", "Period"), min_width=10)
+    for col in (tr("Bên", "Parties"), tr("Mở", "Open"), tr("Quá hạn", "Overdue"),
+                tr("Đã nộp", "Submitted"), tr("Lần", "Rev.")):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r.code, r.title, f"{show_date(r.period_start)} – {show_date(r.period_end)}",  # type: ignore[arg-type]
+                      str(r.parties), str(r.open), str(r.overdue), str(r.submitted),
+                      str(r.revision))
+    console.print(table)
+
+
+def obligations(
+    agreement: Annotated[str | None, typer.Option(help="Agreement code.")] = None,
+    party: Annotated[str | None, typer.Option(help="Party id.")] = None,
+    status: Annotated[str | None, typer.Option(help=" | ".join(LISTABLE))] = None,
+    at: Annotated[str | None, typer.Option(help="Instant for 'overdue' (ISO); default now.")
+                  ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The stored obligations, filtered; sorted by deadline."""
+    if status is not None and status not in LISTABLE:
+        fail(f"--status: {status!r} must be one of: {', '.join(LISTABLE)}")
+    app = store()
+    when = app.now()
+    if at is not None:
+        try:
+            when = parse_instant(at, "Asia/Ho_Chi_Minh")
+        except ValueError:
+            fail(f"--at: {at!r} is not an ISO date-time")
+    with app.session() as s:
+        rows, total = list_obligations(s, at=when, agreement=agreement, party=party,
+                                       status=status, limit=limit)
+    if json:
+        print_json({"obligations": [{
+            "id": r.key, "agreement": r.agreement, "commitment": r.commitment,
+            "party": r.party, "label": r.label, "kind": r.kind, "due": str(r.due),
+            "deadline": iso(r.deadline, r.timezone), "status": r.shown_status(when),
+            "last_step": r.last_step,
+            "next_fire": iso(r.next_fire, r.timezone) if r.next_fire else None,
+        } for r in rows], "total": total})
+        return
+    table = Table(title=tr(f"Nghĩa vụ ({len(rows)}/{total})", f"Obligations ({len(rows)}/{total})"),
+                  title_justify="left")
+    for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),
+                tr("Nội dung", "Commitment"), tr("Kỳ", "Period"), tr("Trạng thái", "Status"),
+                tr("Bậc đã tới", "Last rung")):
+        table.add_column(col)
+    for r in rows:
+        shown = r.shown_status(when)
+        style = "red" if shown == "overdue" else ""
+        table.add_row(show_date(r.due), r.agreement, r.party, r.commitment or "—", r.label,  # type: ignore[arg-type]
+                      status_label(shown), "—" if r.last_step is None else str(r.last_step),
+                      style=style)
+    console.print(table)
+
+
+def print_next_steps(app: App, after: datetime, limit: int = 15) -> None:
+    with app.session() as s:
+        steps = next_steps(s, after, limit)
+    table = Table(title=tr("Bước nhắc việc sắp gửi", "What the ladder sends next"),
+                  title_justify="left")
+    for col in (tr("Lúc", "At"), tr("Chương trình", "Agreement"), tr("Nghĩa vụ", "Obligation"),
+                tr("Bên", "Party")):
+        table.add_column(col)
+    for st in steps:
+        local = st.at.astimezone(zone(st.timezone))
+        table.add_row(f"{show_date(local.date())} {local:%H:%M}", st.agreement, st.obligation,
+                      st.party)
+    console.print(table)
+
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the current schema (creates it when new)."""
+    app = store()
+    console.print(tr(f"Cơ sở dữ liệu đã ở phiên bản mới nhất: {app.settings.masked_db_url()}",
+                     f"Database at the current schema: {app.settings.masked_db_url()}"),
+                  markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_)
+    app.command()(agreements)
+    app.command()(obligations)
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,54 @@
+"""The stored-data commands through the real entry point, on a fresh data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import QT, QT_REPLIES, TH
+
+
+def _run(tmp_path: Path, *args: str, lang: str = "vi") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PHOIHOP_DATA_DIR": str(tmp_path / "data"), "PHOIHOP_LANGUAGE": lang,
+           "COLUMNS": "160"}
+    env.pop("PHOIHOP_DATABASE_URL", None)
+    env.pop("PHOIHOP_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
+def test_import_list_and_refuse(tmp_path: Path):
+    first = _run(tmp_path, "import", str(QT), str(TH))
+    assert first.returncode == 0, first.stderr
+    assert "QT-KHKT-2021-2025: mới, lần 1 — thêm 165" in first.stdout
+    again = _run(tmp_path, "import", str(QT), lang="en")
+    assert again.returncode == 0 and "unchanged (revision 1)" in again.stdout
+
+    bad = _run(tmp_path, "import", str(QT_REPLIES))
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[0].startswith(f"{QT_REPLIES}:2:1: ")
+    assert "Không lưu gì." in bad.stderr
+
+    listed = _run(tmp_path, "obligations", "--agreement", "QT-KHKT-2021-2025", "--party",
+                  "so-gddt", "--json", "--limit", "3")
+    data = json.loads(listed.stdout)
+    assert data["total"] == 15
+    assert list(data["obligations"][0]) == ["id", "agreement", "commitment", "party", "label",
+                                            "kind", "due", "deadline", "status", "last_step",
+                                            "next_fire"]
+    assert data["obligations"][0]["deadline"] == "2022-07-16T00:00:00+07:00"
+
+    table = _run(tmp_path, "agreements", lang="en")
+    assert "TH-KHKT-2024-2030" in table.stdout and "01/01/2024 – 31/12/2030" in table.stdout
+
+
+def test_bad_status_and_missing_file_are_one_line_errors(tmp_path: Path):
+    r = _run(tmp_path, "obligations", "--status", "late")
+    assert r.returncode == 1 and "--status: 'late' must be one of" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _run(tmp_path, "import", str(tmp_path / "none.yaml"))
+    assert r.returncode == 1 and r.stderr.strip() == f"{tmp_path / 'none.yaml'}: file not found"
