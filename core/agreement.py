@@ -73,7 +73,7 @@ class ReviewPolicy:
     due: str = "12-20"
     rotation: tuple[str, ...] = ()  # resolved: never empty in a valid agreement
     final_host: str = ""
-    report_due: Offset = Offset(-30, False)
+    report_due: Offset = field(default_factory=lambda: Offset(-30, False))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from yaml.nodes import Node
+from yaml.nodes import Node, SequenceNode
 
 from core.agreement import (
     ACTIONS,
@@ -127,7 +127,8 @@ class _Reader:
         key, value = pair
         t = text_of(value)
         if t is None or (required and not t.strip()):
-            self.p.add(key, f"{what} must be a text, not {'empty' if is_null(value) else 'a ' + _shape(value)}")
+            shape = "empty" if is_null(value) else "a " + _shape(value)
+            self.p.add(key, f"{what} must be a text, not {shape}")
             return None
         if any(ord(ch) < 32 or ord(ch) == 0x7F for ch in t):
             self.p.add(key, f"{what} contains a control character (line break or tab)")
@@ -135,7 +136,8 @@ class _Reader:
         return t.strip()
 
     def ident(self, pair: tuple[Node, Node] | None, what: str, pattern: re.Pattern[str] = ID_RE,
-              rule: str = "lower-case letters, digits and '-', at most 40 characters") -> str | None:
+              rule: str = "lower-case letters, digits and '-', at most 40 characters"
+              ) -> str | None:
         t = self.text(pair, what)
         if t is None or pair is None:
             return None
@@ -181,7 +183,8 @@ class _Reader:
         for item in items(pair[1], self.p, what):
             t = text_of(item)
             if t is None or not ID_RE.fullmatch(t):
-                self.p.add(item, f"{what}: '{t if t is not None else _shape(item)}' is not a party id")
+                shown = t if t is not None else _shape(item)
+                self.p.add(item, f"{what}: '{shown}' is not a party id")
                 continue
             out.append((item, t))
         return out
@@ -282,7 +285,8 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
         if pid in party_ids:
             return True
         if pid in observer_ids:
-            p.add(node, f"{what}: '{pid}' is an observer; only parties (signatories) can be named here")
+            p.add(node, f"{what}: '{pid}' is an observer; only parties (signatories) "
+                  "can be named here")
         else:
             p.add(node, f"{what}: '{pid}' is not one of the parties")
         return False
@@ -345,7 +349,8 @@ def _read_parties(pair: tuple[Node, Node] | None, r: _Reader, what: str,
         short = r.text(found.get("short"), f"{label}.short") if "short" in found else None
         contacts: list[Contact] = []
         if "contacts" in found:
-            for cindex, cnode in enumerate(items(found["contacts"][1], r.p, f"{label}.contacts"), 1):
+            listed = items(found["contacts"][1], r.p, f"{label}.contacts")
+            for cindex, cnode in enumerate(listed, 1):
                 contact = _read_contact(cnode, r, f"{label}, contact {cindex}")
                 if contact:
                     contacts.append(contact)
@@ -374,9 +379,7 @@ def _read_contact(node: Node, r: _Reader, label: str) -> Contact | None:
             t = text_of(ch)
             if t is None or not t.strip():
                 r.p.add(ch, f"{label}: a channel must be an Apprise URL or a channel name")
-            elif "://" in t:
-                channels.append(t.strip())
-            elif t.strip() in r.options.channels:
+            elif "://" in t or t.strip() in r.options.channels:
                 channels.append(t.strip())
             else:
                 known = ", ".join(sorted(r.options.channels)) or "none configured"
@@ -395,7 +398,7 @@ def _read_commitments(pair: tuple[Node, Node] | None, r: _Reader,
         return []
     key, node = pair
     nodes = list(items(node, r.p, "commitments"))
-    if not nodes and not r.p.items[-1:] or (not nodes and is_null(node)):
+    if not nodes and (isinstance(node, SequenceNode) or is_null(node)):
         r.p.add(key, "commitments: an agreement needs at least 1 commitment")
     out: list[Commitment] = []
     seen: dict[str, Node] = {}
@@ -586,7 +589,7 @@ def _read_reviews(pair: tuple[Node, Node] | None, r: _Reader,
     policy = ReviewPolicy(rotation=default_rotation, final_host=convener or "")
     if pair is None:
         return policy
-    key, node = pair
+    _key, node = pair
     found = r.keys(node, REVIEW_KEYS, "reviews")
     every_years = 2
     if "every_years" in found:

@@ -53,7 +53,8 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
             p.add(node, f"{what}: '{name}' is missing")
     ok = True
     obligation = text_of(found["obligation"][1]) if "obligation" in found else None
-    if "obligation" in found and (obligation is None or (known is not None and obligation not in known)):
+    unknown = obligation is None or (known is not None and obligation not in known)
+    if "obligation" in found and unknown:
         p.add(found["obligation"][0], f"{what}: obligation {obligation!r} is not in the plan")
         ok = False
     at = None
@@ -66,7 +67,8 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
                   "(e.g. 2022-12-01T10:00:00+07:00)")
     status = text_of(found["status"][1]) if "status" in found else None
     if "status" in found and status not in STATUSES:
-        p.add(found["status"][0], f"{what}: status {status!r} must be one of: {', '.join(STATUSES)}")
+        p.add(found["status"][0],
+              f"{what}: status {status!r} must be one of: {', '.join(STATUSES)}")
         ok = False
     until = None
     if "until" in found:

@@ -94,7 +94,7 @@ def tick(s: Session, app: App, now: datetime, agreement_code: str | None = None,
     if agreement_code is not None:
         query = query.where(Agreement.code == agreement_code)
     if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Obligation)  # type: ignore[arg-type]
+        query = query.with_for_update(of=Obligation)
     due_now = list(s.exec(query))
     if not due_now:
         return []
@@ -120,9 +120,10 @@ def tick(s: Session, app: App, now: datetime, agreement_code: str | None = None,
                      recorded_at=now, flow_run=flow_run) for i in decision.skipped]
         if rows:
             s.execute(_insert_ignore(s), rows)
-        won = s.execute(_insert_ignore(s), [dict(
+        result = s.execute(_insert_ignore(s), [dict(
             obligation_id=o.id, step=decision.step, outcome="fired", due_at=times[decision.step],
-            recorded_at=now, flow_run=flow_run)]).rowcount
+            recorded_at=now, flow_run=flow_run)])
+        won = getattr(result, "rowcount", 0)
         spent = spent | {decision.step, *decision.skipped}
         o.last_step = max(o.last_step if o.last_step is not None else -1, decision.step)
         o.next_fire = next_fire(times, spent)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -34,23 +35,24 @@ class ObligationRow:
 
 
 def _filtered(agreement: str | None, party: str | None, status: str | None,
-              at: datetime) -> sa.Select:  # type: ignore[type-arg]
+              at: datetime) -> sa.Select[Any]:
     if status is not None and status not in LISTABLE:
         raise ValueError(f"status must be one of: {', '.join(LISTABLE)}")
-    q = select(Obligation.key, Agreement.code, Obligation.commitment, Obligation.party,
-               Obligation.label, Obligation.kind, Obligation.due, Obligation.deadline,
-               Obligation.status, Obligation.last_step, Obligation.next_fire,
-               Agreement.timezone).join(Agreement, col(Agreement.id) == Obligation.agreement_id)
+    columns: list[Any] = [
+        Obligation.key, Agreement.code, Obligation.commitment, Obligation.party,
+        Obligation.label, Obligation.kind, Obligation.due, Obligation.deadline,
+        Obligation.status, Obligation.last_step, Obligation.next_fire, Agreement.timezone]
+    q = sa.select(*columns).join(Agreement, col(Agreement.id) == Obligation.agreement_id)
     if agreement:
-        q = q.where(Agreement.code == agreement)
+        q = q.where(col(Agreement.code) == agreement)
     if party:
-        q = q.where(Obligation.party == party)
+        q = q.where(col(Obligation.party) == party)
     if status == "overdue":
-        q = q.where(Obligation.status == "open", col(Obligation.deadline) <= at)
+        q = q.where(col(Obligation.status) == "open", col(Obligation.deadline) <= at)
     elif status == "upcoming":
-        q = q.where(Obligation.status == "open", col(Obligation.deadline) > at)
+        q = q.where(col(Obligation.status) == "open", col(Obligation.deadline) > at)
     elif status:
-        q = q.where(Obligation.status == status)
+        q = q.where(col(Obligation.status) == status)
     return q
 
 
@@ -88,7 +90,7 @@ def agreements_summary(s: Session, at: datetime) -> list[AgreementSummary]:
 
     parties = dict(s.execute(select(Party.agreement_id, sa.func.count()).where(
         col(Party.active), ~col(Party.observer)).group_by(col(Party.agreement_id))).all())
-    is_open = Obligation.status == "open"
+    is_open = col(Obligation.status) == "open"
     counts = {r[0]: r[1:] for r in s.execute(select(
         Obligation.agreement_id,
         sa.func.sum(sa.case((is_open, 1), else_=0)),
@@ -117,9 +119,10 @@ class NextStep:
 
 def next_steps(s: Session, after: datetime, limit: int = 20) -> list[NextStep]:
     """What the ladder will send next: open obligations by their next fire time."""
-    rows = s.execute(select(Agreement.code, Obligation.key, Obligation.party,
-                            Obligation.next_fire, Obligation.last_step, Agreement.timezone)
+    columns: list[Any] = [Agreement.code, Obligation.key, Obligation.party,
+                          Obligation.next_fire, Obligation.last_step, Agreement.timezone]
+    rows = s.execute(sa.select(*columns)
                      .join(Agreement, col(Agreement.id) == Obligation.agreement_id)
-                     .where(Obligation.status == "open", col(Obligation.next_fire) >= after)
+                     .where(col(Obligation.status) == "open", col(Obligation.next_fire) >= after)
                      .order_by(col(Obligation.next_fire), col(Obligation.key)).limit(limit)).all()
     return [NextStep(*r) for r in rows]

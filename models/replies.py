@@ -117,7 +117,8 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
         if until is None:
             errors["until"] = "Chọn ngày xin gia hạn / choose the date asked for"
         elif until <= o.due:
-            errors["until"] = "Ngày gia hạn phải sau hạn hiện tại / must be after the current due date"
+            errors["until"] = ("Ngày gia hạn phải sau hạn hiện tại / "
+                               "must be after the current due date")
     clean: dict[str, int | float | str] = {}
     if values and o.commitment:
         commitment = s.exec(select(Commitment).where(

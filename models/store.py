@@ -115,7 +115,8 @@ def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
     row = s.exec(select(Agreement).where(Agreement.code == a.code)).first()
     if row is not None and row.source_hash == digest:
         return ImportResult(a.code, "unchanged", row.revision)
-    fields = dict(title=a.title, signed_on=a.signed_on, period_start=a.start, period_end=a.end,
+    fields: dict[str, Any] = dict(
+                  title=a.title, signed_on=a.signed_on, period_start=a.start, period_end=a.end,
                   timezone=a.timezone, language=a.language, convener=a.convener,
                   supervisor=a.supervisor, supersedes=a.supersedes, source=a.source,
                   source_name=item.name, source_hash=digest, updated_at=now)
@@ -151,7 +152,8 @@ def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
         contacts = list(s.exec(select(Contact).where(Contact.party_id == row.id)))
         by_identity = {(c.name, c.role, c.email, tuple(c.channels)): c for c in contacts}
         keep: set[int] = set()
-        for c in party.contacts:
+        for wanted_contact in party.contacts:
+            c = wanted_contact
             match = by_identity.get((c.name, c.role, c.email, tuple(c.channels)))
             if match is None:
                 match = Contact(party_id=row.id, name=c.name, role=c.role, email=c.email,
@@ -161,10 +163,10 @@ def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
             s.flush()
             assert match.id is not None
             keep.add(match.id)
-        for c in contacts:
-            if c.id not in keep and c.active:
-                c.active = False
-                s.add(c)
+        for stored in contacts:
+            if stored.id not in keep and stored.active:
+                stored.active = False
+                s.add(stored)
     for gone in existing.values():
         gone.active = False
         s.add(gone)
@@ -186,7 +188,8 @@ def _store_commitments(s: Session, agreement_id: int, a: CoreAgreement) -> None:
 
 
 def _store_reviews(s: Session, agreement_id: int, plan: Plan) -> None:
-    existing = {r.cycle: r for r in s.exec(select(Review).where(Review.agreement_id == agreement_id))}
+    existing = {r.cycle: r for r in
+                s.exec(select(Review).where(Review.agreement_id == agreement_id))}
     for cycle in plan.reviews:
         row = existing.get(cycle.cycle) or Review(
             agreement_id=agreement_id, cycle=cycle.cycle, covers_start=cycle.start,
@@ -201,8 +204,9 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
     a, cal = item.agreement, app.calendar
     table = Obligation.__table__  # type: ignore[attr-defined]
     existing = {r.key: r for r in s.execute(
-        select(Obligation.key, Obligation.id, Obligation.planned_due, Obligation.status,
-               Obligation.due).where(Obligation.agreement_id == agreement_id)).all()}
+        sa.select(*_cols(Obligation.key, Obligation.id, Obligation.planned_due,
+                         Obligation.status, Obligation.due))
+        .where(col(Obligation.agreement_id) == agreement_id)).all()}
     used = _used_steps(s, [r.id for r in existing.values()]) if existing else {}
     extended = _extended(s, [r.id for r in existing.values()]) if existing else set()
     new_rows: list[dict[str, Any]] = []
@@ -246,6 +250,10 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
             deadline=sa.bindparam("deadline"), status=sa.bindparam("status"),
             next_fire=sa.bindparam("next_fire"), updated_at=sa.bindparam("updated_at")),
             updates)
+
+
+def _cols(*columns: Any) -> list[Any]:
+    return list(columns)
 
 
 def old_deadline(due: Any, tz: str) -> datetime:
