@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import config_cmds, core_cmds, store_cmds
+from cli import config_cmds, core_cmds, demo_cmds, store_cmds
 from cli.common import Failure, exit_on_failure
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 core_cmds.register(app)
 config_cmds.register(app)
 store_cmds.register(app)
+demo_cmds.register(app)
 
 
 def main() -> None:
