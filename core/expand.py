@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from core.agreement import Agreement, ReportDuty
 from core.calendar import WorkCalendar, add_years, end_of_day, iso
@@ -134,8 +135,12 @@ def review_report_due(a: Agreement, cycle: ReviewCycle, cal: WorkCalendar) -> da
     return cal.adjust(cal.shift(cycle.meeting, a.reviews.report_due), a.due_adjust)
 
 
+@lru_cache(maxsize=16)
 def expand(a: Agreement, cal: WorkCalendar) -> Plan:
-    """Every obligation the agreement creates, sorted by due date then id, and its reviews."""
+    """Every obligation the agreement creates, sorted by due date then id, and its reviews.
+
+    Plans are immutable, so the last few are cached (validation and import both expand).
+    """
     obligations: list[Obligation] = []
     tz = a.timezone
     for c in a.commitments:

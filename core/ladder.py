@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from core.agreement import Agreement, Contact, Ladder, LadderStep
 from core.calendar import WorkCalendar, end_of_day, iso, local_instant, zone
@@ -21,8 +22,14 @@ def fire_day(step: LadderStep, due: date, cal: WorkCalendar) -> date:
     return cal.next_working_day(cal.shift(due, step.at))
 
 
+@lru_cache(maxsize=4096)
+def _fire_times(ladder: Ladder, due: date, cal: WorkCalendar, tz: str) -> tuple[datetime, ...]:
+    return tuple(local_instant(fire_day(s, due, cal), ladder.send_at, tz) for s in ladder.steps)
+
+
 def fire_times(ladder: Ladder, due: date, cal: WorkCalendar, tz: str) -> list[datetime]:
-    return [local_instant(fire_day(s, due, cal), ladder.send_at, tz) for s in ladder.steps]
+    """When each step fires for an obligation due on `due` (cached: many share a due date)."""
+    return list(_fire_times(ladder, due, cal, tz))
 
 
 @dataclass(frozen=True)

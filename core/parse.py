@@ -36,6 +36,7 @@ from core.agreement import (
 from core.calendar import Offset, WorkCalendar
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 MONTH_DAY_RE = re.compile(r"(\d{2})-(\d{2})")
@@ -130,7 +131,7 @@ class _Reader:
             shape = "empty" if is_null(value) else "a " + _shape(value)
             self.p.add(key, f"{what} must be a text, not {shape}")
             return None
-        if any(ord(ch) < 32 or ord(ch) == 0x7F for ch in t):
+        if CONTROL_RE.search(t):
             self.p.add(key, f"{what} contains a control character (line break or tab)")
             return None
         return t.strip()

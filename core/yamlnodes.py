@@ -7,12 +7,14 @@ followed with a budget so an alias bomb cannot blow up memory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
@@ -53,14 +55,16 @@ class Problems:
         return sorted(set(self.items))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+
+
 def _control_chars(text: str) -> tuple[int, int] | None:
-    for lineno, line in enumerate(text.split("\n"), 1):
-        for colno, ch in enumerate(line, 1):
-            if ch == "\r" and colno == len(line):
-                continue
-            if (ord(ch) < 32 and ch != "\t") or ord(ch) == 0x7F:
-                return lineno, colno
-    return None
+    """(line, column) of the first control character other than tab and line breaks."""
+    m = _CONTROL.search(text)
+    if m is None:
+        return None
+    before = text[: m.start()]
+    return before.count("\n") + 1, m.start() - (before.rfind("\n") + 1) + 1
 
 
 def compose(raw: bytes, problems: Problems) -> Node | None:
@@ -83,7 +87,7 @@ def compose(raw: bytes, problems: Problems) -> Node | None:
         problems.at(*where, "control character in the file (only tabs and line breaks are allowed)")
         return None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -142,6 +142,17 @@ def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
 def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
     existing = {p.key: p for p in s.exec(select(Party).where(Party.agreement_id == agreement_id))}
     wanted = [(p, False) for p in a.parties] + [(p, True) for p in a.observers]
+    if not existing:  # a new agreement: bulk statements, no ORM object per row
+        ids = s.execute(sa.insert(Party).returning(col(Party.id), sort_by_parameter_order=True),
+                        [dict(agreement_id=agreement_id, key=p.id, name=p.name, short=p.short,
+                              observer=observer, active=True) for p, observer in wanted]
+                        ).scalars().all()
+        contacts = [dict(party_id=pid, name=c.name, role=c.role, email=c.email, phone=c.phone,
+                         channels=list(c.channels), active=True)
+                    for pid, (p, _o) in zip(ids, wanted, strict=True) for c in p.contacts]
+        if contacts:
+            s.execute(sa.insert(Contact), contacts)
+        return
     for party, observer in wanted:
         row = existing.pop(party.id, None) or Party(agreement_id=agreement_id, key=party.id,
                                                    name=party.name)
@@ -149,32 +160,43 @@ def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
         s.add(row)
         s.flush()
         assert row.id is not None
-        contacts = list(s.exec(select(Contact).where(Contact.party_id == row.id)))
-        by_identity = {(c.name, c.role, c.email, tuple(c.channels)): c for c in contacts}
-        keep: set[int] = set()
-        for wanted_contact in party.contacts:
-            c = wanted_contact
-            match = by_identity.get((c.name, c.role, c.email, tuple(c.channels)))
-            if match is None:
-                match = Contact(party_id=row.id, name=c.name, role=c.role, email=c.email,
-                                phone=c.phone, channels=list(c.channels))
-            match.phone, match.active = c.phone, True
-            s.add(match)
-            s.flush()
-            assert match.id is not None
-            keep.add(match.id)
-        for stored in contacts:
-            if stored.id not in keep and stored.active:
-                stored.active = False
-                s.add(stored)
+        _store_contacts(s, row.id, party)
     for gone in existing.values():
         gone.active = False
         s.add(gone)
 
 
+def _store_contacts(s: Session, party_id: int, party: Any) -> None:
+    """Contacts are matched by identity; changed ones are new rows, old ones deactivated."""
+    stored = list(s.exec(select(Contact).where(Contact.party_id == party_id)))
+    by_identity = {(c.name, c.role, c.email, tuple(c.channels)): c for c in stored}
+    keep: set[int] = set()
+    for c in party.contacts:
+        match = by_identity.get((c.name, c.role, c.email, tuple(c.channels)))
+        if match is None:
+            match = Contact(party_id=party_id, name=c.name, role=c.role, email=c.email,
+                            phone=c.phone, channels=list(c.channels))
+        match.phone, match.active = c.phone, True
+        s.add(match)
+        s.flush()
+        assert match.id is not None
+        keep.add(match.id)
+    for old in stored:
+        if old.id not in keep and old.active:
+            old.active = False
+            s.add(old)
+
+
 def _store_commitments(s: Session, agreement_id: int, a: CoreAgreement) -> None:
     existing = {c.key: c for c in
                 s.exec(select(Commitment).where(Commitment.agreement_id == agreement_id))}
+    if not existing:
+        s.execute(sa.insert(Commitment), [dict(
+            agreement_id=agreement_id, key=c.id, title=c.title, lead=c.lead,
+            support=list(c.support), active=True,
+            indicators=[{"id": i.id, "label": i.label, "kind": i.kind, "at_most": i.at_most}
+                        for i in c.indicators]) for c in a.commitments])
+        return
     for c in a.commitments:
         row = existing.pop(c.id, None) or Commitment(agreement_id=agreement_id, key=c.id,
                                                     title=c.title, lead=c.lead)
@@ -190,6 +212,12 @@ def _store_commitments(s: Session, agreement_id: int, a: CoreAgreement) -> None:
 def _store_reviews(s: Session, agreement_id: int, plan: Plan) -> None:
     existing = {r.cycle: r for r in
                 s.exec(select(Review).where(Review.agreement_id == agreement_id))}
+    if not existing:
+        s.execute(sa.insert(Review), [dict(
+            agreement_id=agreement_id, cycle=c.cycle, covers_start=c.start, covers_end=c.end,
+            meeting=c.meeting, host=c.host, final=c.final, skipped=c.skipped, stage="planned")
+            for c in plan.reviews])
+        return
     for cycle in plan.reviews:
         row = existing.get(cycle.cycle) or Review(
             agreement_id=agreement_id, cycle=cycle.cycle, covers_start=cycle.start,
