@@ -120,10 +120,11 @@ def tick(s: Session, app: App, now: datetime, agreement_code: str | None = None,
                      recorded_at=now, flow_run=flow_run) for i in decision.skipped]
         if rows:
             s.execute(_insert_ignore(s), rows)
-        result = s.execute(_insert_ignore(s), [dict(
+        inserted = s.execute(_insert_ignore(s).values(
             obligation_id=o.id, step=decision.step, outcome="fired", due_at=times[decision.step],
-            recorded_at=now, flow_run=flow_run)])
-        won = getattr(result, "rowcount", 0)
+            recorded_at=now, flow_run=flow_run).returning(FiredStep.__table__.c.id)  # type: ignore[attr-defined]
+        ).first()
+        won = inserted is not None  # a concurrent tick that got there first owns the step
         spent = spent | {decision.step, *decision.skipped}
         o.last_step = max(o.last_step if o.last_step is not None else -1, decision.step)
         o.next_fire = next_fire(times, spent)

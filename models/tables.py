@@ -187,9 +187,10 @@ class OutboxMessage(SQLModel, table=True):
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
     channel: str = "email"  # email | apprise
     recipient: str  # an address, or a channel name / URL reference (never printed unmasked)
-    subject: str
-    body_text: str
+    subject: str = ""  # filled in when sent (bodies carry link tokens: never stored)
+    body_text: str = ""
     body_html: str | None = None
+    context: dict[str, Any] = _json(default_factory=dict)  # what renders the message
     message_id: str = Field(max_length=300)  # deterministic, from the key
     state: str = "pending"
     attempts: int = 0

@@ -1,0 +1,135 @@
+"""The outbox against a real SMTP server on loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+
+import pytest
+from sqlmodel import col, func, select
+
+from config.bootstrap import bootstrap
+from core.calendar import local_instant
+from models.ladder_state import tick
+from models.links import hash_token
+from models.store import import_agreement
+from models.tables import Contact, Link, OutboxMessage
+from notifications.outbox import enqueue_fired, send_pending
+from tests.conftest import QT
+from tests.smtp_sink import SmtpServer
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+@pytest.fixture
+def smtp():
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mailer(app, smtp):
+    settings = app.settings.model_copy(update={
+        "mail": app.settings.mail.model_copy(update={"port": smtp.port}),
+        "portal_url": "http://127.0.0.1:8600"})
+    return bootstrap(settings, clock=app.clock)
+
+
+def fire(app, day: date) -> int:
+    now = local_instant(day, time(8, 0), TZ)
+    with app.session(write=True) as s:
+        return enqueue_fired(s, app, tick(s, app, now), now)
+
+
+def test_ladder_mail_is_sent_once_with_a_working_link(mailer, smtp, clock):
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    assert fire(mailer, date(2022, 6, 15)) == 10  # ten 2022-H1 requests, one focal each
+    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    report = send_pending(mailer, now, worker="w1")
+    assert (report.sent, report.messages, report.dead) == (10, 10, 0)
+    again = send_pending(mailer, now + timedelta(minutes=5), worker="w2")
+    assert again.sent == 0 and len(smtp.sink.messages) == 10
+
+    msg = next(m for m in smtp.sink.messages if m["To"].addresses[0].addr_spec ==
+               "hoa.lt@sogddt.quangtri.example")
+    assert msg["Subject"] == ("Đề nghị báo cáo: Kiểm tra, đánh giá kết quả xây dựng các mô hình "
+                              "học tập; duy trì chế độ thông tin, báo cáo định kỳ "
+                              "(6 tháng đầu năm 2022), hạn 15/07/2022")
+    assert re.fullmatch(r"<[0-9a-f]{32}@phoihop>", msg["Message-ID"])
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Kính gửi Lê Thị Hoa" in text and "còn 30 ngày" in text
+    token = re.search(r"http://127\.0\.0\.1:8600/r/([A-Za-z0-9_-]+)", text).group(1)
+    assert token in html and len(token) >= 22
+    with mailer.session() as s:
+        link = s.exec(select(Link).where(Link.token_hash == hash_token(token))).one()
+        stored = s.exec(select(OutboxMessage)).all()
+    assert link.purpose == "reply"
+    assert all(token not in (r.body_text + str(r.context)) for r in stored)
+
+
+def test_digest_one_message_for_several_items(mailer, smtp, clock):
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    # the first tick since import: the two 2022 yearly requests (due 15/12) and, caught up,
+    # the review-1 request (due 21/11, its request timed 22/10)
+    fire(mailer, date(2022, 11, 15))
+    send_pending(mailer, local_instant(date(2022, 11, 15), time(8, 1), TZ), worker="w1")
+    to_hkh = [m for m in smtp.sink.messages
+              if m["To"].addresses[0].addr_spec == "lan.ht@hkh.quangtri.example"]
+    assert len(to_hkh) == 1
+    assert to_hkh[0]["Subject"] == "[QT-KHKT-2021-2025] 3 việc cần báo cáo"
+    body = to_hkh[0].get_body(("plain",)).get_content()
+    assert body.count("/r/") == 3 and "Báo cáo đánh giá kỳ 1" in body
+
+
+def test_permanent_failure_is_dead_and_reported_once(mailer, smtp, clock):
+    smtp.sink.refuse["hoa.lt@sogddt.quangtri.example"] = "550 5.1.1 no such user"
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    fire(mailer, date(2022, 6, 15))
+    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    first = send_pending(mailer, now, worker="w1")
+    assert first.dead == 1 and first.sent == 10  # 9 requests + 1 report to the coordinator
+    with mailer.session() as s:
+        contact = s.exec(select(Contact).where(
+            Contact.email == "hoa.lt@sogddt.quangtri.example")).one()
+        reports = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "undeliverable")).all()
+    assert contact.undeliverable_since is not None
+    assert [r.recipient for r in reports] == ["duc.tm@hkh.quangtri.example"]
+    notice = next(m for m in smtp.sink.messages if m["Subject"].startswith("Không gửi được"))
+    assert "Lê Thị Hoa" in notice["Subject"]
+
+
+def test_transient_failure_retries_with_backoff_then_sends(mailer, smtp, clock):
+    smtp.sink.refuse["hoa.lt@sogddt.quangtri.example"] = "451 4.3.0 try later"
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    fire(mailer, date(2022, 6, 15))
+    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    assert send_pending(mailer, now, worker="w1").retried == 1
+    with mailer.session() as s:
+        row = s.exec(select(OutboxMessage).where(
+            OutboxMessage.recipient == "hoa.lt@sogddt.quangtri.example")).one()
+    assert row.state == "retry_wait" and row.next_attempt_at > now
+    assert send_pending(mailer, now, worker="w1").sent == 0  # not before its time
+    del smtp.sink.refuse["hoa.lt@sogddt.quangtri.example"]
+    assert send_pending(mailer, row.next_attempt_at, worker="w1").sent == 1
+
+
+def test_expired_lease_is_unknown_then_resent_with_the_same_message_id(mailer, smtp, clock):
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    fire(mailer, date(2022, 6, 15))
+    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    from notifications.outbox import claim
+
+    rows, _ = claim(mailer, now, "crashed-worker", limit=1)  # claimed, then the worker died
+    assert len(rows) == 1
+    later = now + timedelta(seconds=mailer.settings.lease_seconds + 1)
+    report = send_pending(mailer, later, worker="w2")
+    assert report.unknown == 1 and report.sent == 10
+    with mailer.session() as s:
+        assert s.exec(select(func.count()).select_from(OutboxMessage).where(
+            col(OutboxMessage.state) != "sent")).one() == 0
