@@ -163,11 +163,11 @@ def reschedule(s: Session, app: App, o: Obligation, agreement: CoreAgreement) ->
 
 
 def upcoming_fire_days(s: Session, app: App, agreement_code: str, start: date, end: date
-                       ) -> list[date]:
-    """Local days in [start, end] on which an open obligation of the agreement has a step."""
+                       ) -> dict[date, set[str]]:
+    """Local days in [start, end] on which open obligations have a step, with their parties."""
     row = s.exec(select(Agreement).where(Agreement.code == agreement_code)).first()
     if row is None:
-        return []
+        return {}
     la = load_stored(s, app, row)
     a, tz = la.agreement, la.agreement.timezone
     opened = list(s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
@@ -175,11 +175,11 @@ def upcoming_fire_days(s: Session, app: App, agreement_code: str, start: date, e
     used = used_steps(s, [o.id for o in opened if o.id is not None])
     lo = datetime.combine(start, datetime.min.time(), tzinfo=zone(tz))
     hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone(tz))
-    days: set[date] = set()
+    days: dict[date, set[str]] = {}
     for o in opened:
         assert o.id is not None
         spent = used.get(o.id, set())
         for i, t in enumerate(fire_times(a.ladder, o.due, app.calendar, tz)):
             if i not in spent and lo <= t < hi:
-                days.add(t.astimezone(zone(tz)).date())
-    return sorted(days)
+                days.setdefault(t.astimezone(zone(tz)).date(), set()).add(o.party)
+    return dict(sorted(days.items()))

@@ -1,0 +1,94 @@
+"""Prefect flows of the ladder: `ladder` (one agreement, one scheduled time) and `sweep`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
+
+from config.bootstrap import App, bootstrap
+from core.calendar import parse_instant, zone
+from flows import work
+from flows.view import artifact_key, summary_markdown, summary_sentence, table_rows
+from models.ladder_state import FiredItem
+from notifications.outbox import SendReport
+
+RETRY = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+         "retry_jitter_factor": 0.5}
+
+
+def _now(app: App, at: str | None) -> datetime:
+    return parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+
+
+@task(**RETRY)
+def fire_steps(at: str, agreement: str | None) -> list[FiredItem]:
+    """Record the ladder steps due at `at` and their messages, once."""
+    app = bootstrap()
+    return work.fire_steps(app, _now(app, at), agreement, flow_run.get_id())
+
+
+@task(**RETRY)
+def deliver(at: str) -> SendReport:
+    """Hand due messages to the mail server and channels (the outbox retries failures)."""
+    app = bootstrap()
+    return work.deliver(app, _now(app, at), worker=f"flow-{flow_run.get_id()}")
+
+
+@task
+def publish(code: str, at: str) -> None:
+    """The coordinators' view of one agreement: a table and a summary, keyed per agreement."""
+    app = bootstrap()
+    now = _now(app, at)
+    title, rows = work.view_rows(app, code, now)
+    today = now.astimezone(zone("Asia/Ho_Chi_Minh")).date()
+    create_table_artifact(table_rows(rows), key=artifact_key(code, "obligations"),
+                          description=f"{code}: nghĩa vụ / obligations, {today:%d/%m/%Y}")
+    create_markdown_artifact(summary_markdown(code, title, today, rows),
+                             key=artifact_key(code, "summary"),
+                             description=f"{code}: tóm tắt / summary, {today:%d/%m/%Y}")
+
+
+@flow(name="ladder", log_prints=False)
+def ladder(agreement: str, at: str | None = None) -> int:
+    """Fire one agreement's due ladder steps at `at`, send the messages, show the result."""
+    logger = get_run_logger()
+    app = bootstrap()
+    when = _now(app, at).isoformat()
+    items = fire_steps(when, agreement)
+    report = deliver(when)
+    publish(agreement, when)
+    logger.info(summary_sentence([i.action for i in items], agreement))
+    logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
+                report.retried, report.dead)
+    return len(items)
+
+
+@flow(name="sweep")
+def sweep(at: str | None = None) -> int:
+    """Catch up every agreement: fire whatever is due (missed runs included), send, show."""
+    logger = get_run_logger()
+    app = bootstrap()
+    when = _now(app, at).isoformat()
+    codes = work.active_codes(app)
+    progress = create_progress_artifact(0.0, key="sweep-progress",
+                                        description="Tiến độ quét / sweep progress")
+    fired = 0
+    for n, code in enumerate(codes, 1):
+        items = fire_steps(when, code)
+        fired += len(items)
+        if items:
+            logger.info(summary_sentence([i.action for i in items], code))
+            publish(code, when)
+        update_progress_artifact(progress, 100.0 * n / len(codes))
+    report = deliver(when)
+    logger.info("Quét %d chương trình: %d bước, %d thư đã gửi", len(codes), fired, report.sent)
+    return fired

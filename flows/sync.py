@@ -1,0 +1,143 @@
+"""`sync`: the schedule is the plan. Upcoming ladder days exist as scheduled flow runs.
+
+For every active agreement, each local day within the horizon on which an open
+obligation has a ladder step becomes one scheduled run of the `ladder` deployment,
+named `CODE · dd/mm/yyyy`, tagged `agreement:CODE` and `party:ID` for the parties
+concerned, created with an idempotency key so running sync twice creates nothing new.
+Scheduled runs that no longer match the plan (a reply, an extension, an amendment) are
+cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.deployments import run_deployment
+from prefect.states import Cancelled
+from sqlmodel import select
+
+from config.bootstrap import App, bootstrap
+from core.calendar import local_instant, parse_instant, zone
+from flows import work
+from models.ladder_state import load_stored, upcoming_fire_days
+from models.tables import Agreement
+
+LADDER_DEPLOYMENT = "ladder/ladder"
+TAG = "phoihop"
+PAGE = 200
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    code: str
+    at: datetime
+    parties: frozenset[str]
+
+    @property
+    def key(self) -> str:
+        return f"ladder:{self.code}:{self.at.isoformat()}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.code} · {self.at:%d/%m/%Y}"
+
+    @property
+    def tags(self) -> list[str]:
+        return [TAG, f"agreement:{self.code}", *sorted(f"party:{p}" for p in self.parties)]
+
+
+@dataclass
+class SyncReport:
+    wanted: int = 0
+    created: int = 0
+    cancelled: int = 0
+    kept: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def planned_runs(app: App, now: datetime, horizon_days: int) -> list[PlannedRun]:
+    """Every (agreement, day) with a ladder step between now and the horizon."""
+    out: list[PlannedRun] = []
+    with app.session() as s:
+        for code in work.active_codes(app):
+            row = s.exec(select(Agreement).where(
+                Agreement.code == code)).one()
+            agreement = load_stored(s, app, row).agreement
+            tz = agreement.timezone
+            today = now.astimezone(zone(tz)).date()
+            days = upcoming_fire_days(s, app, code, today, today + timedelta(days=horizon_days))
+            for day, parties in days.items():
+                at = local_instant(day, agreement.ladder.send_at or time(8, 0), tz)
+                if at >= now:
+                    out.append(PlannedRun(code, at, frozenset(parties)))
+    return out
+
+
+async def scheduled_runs(client: PrefectClient) -> list[FlowRun]:
+    """Every scheduled phoihop run, page by page."""
+    out: list[FlowRun] = []
+    while True:
+        page = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                tags=FlowRunFilterTags(all_=[TAG])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=PAGE, offset=len(out))
+        out += page
+        if len(page) < PAGE:
+            return out
+
+
+async def reconcile(planned: list[PlannedRun]) -> SyncReport:
+    report = SyncReport(wanted=len(planned))
+    wanted = {p.key: p for p in planned}
+    async with get_client() as client:
+        scheduled = await scheduled_runs(client)
+        existing = {r.idempotency_key: r for r in scheduled if r.idempotency_key}
+        for key, run in existing.items():
+            if key in wanted:
+                report.kept += 1
+            else:
+                await client.set_flow_run_state(run.id, Cancelled(
+                    message="Không còn trong kế hoạch / no longer in the plan"), force=True)
+                report.cancelled += 1
+        for key, p in wanted.items():
+            if key in existing:
+                continue
+            run = await run_deployment(LADDER_DEPLOYMENT, client=client,
+                                       parameters={"agreement": p.code, "at": p.at.isoformat()},
+                                       scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
+                                       idempotency_key=key, timeout=0)
+            if run.state is not None and run.state.type == StateType.CANCELLED:
+                # planned again after a cancellation: the old key is spent
+                await run_deployment(LADDER_DEPLOYMENT, client=client,
+                                     parameters={"agreement": p.code, "at": p.at.isoformat()},
+                                     scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
+                                     idempotency_key=f"{key}:again:{run.id}", timeout=0)
+            report.created += 1
+            report.names.append(p.name)
+    return report
+
+
+@flow(name="sync")
+async def sync(at: str | None = None, horizon_days: int | None = None) -> dict[str, int]:
+    """Make Prefect's scheduled runs match the plan of every active agreement."""
+    logger = get_run_logger()
+    app = bootstrap()
+    now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    planned = planned_runs(app, now, horizon_days or app.settings.horizon_days)
+    report = await reconcile(planned)
+    logger.info("Đồng bộ lịch: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
+                report.wanted, report.created, report.kept, report.cancelled)
+    return {"wanted": report.wanted, "created": report.created, "kept": report.kept,
+            "cancelled": report.cancelled}

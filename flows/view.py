@@ -1,0 +1,84 @@
+"""The coordinators' view, as plain data: obligation tables and summaries for artifacts.
+
+Pure functions over rows; the flows publish what they return. Partner-supplied text
+(names, titles typed into agreement files, notes) only ever appears in table cells
+(plain text in the Prefect UI) or inside fenced code blocks in markdown, whose fence is
+longer than any run of backticks in the text, so it never renders as a link, an image
+or HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+ACTIONS_VI = {"request": "lời đề nghị", "remind": "lời nhắc", "escalate": "chuyển cấp"}
+ACTIONS_EN = {"request": "request", "remind": "reminder", "escalate": "escalation"}
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys must match ^[a-z0-9-]*$."""
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)
+
+
+def fenced(text: str) -> str:
+    """Text as a code block no markdown inside it can escape."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def summary_sentence(actions: Sequence[str], code: str, language: str = "vi") -> str:
+    """'Đã gửi 3 lời nhắc, 1 chuyển cấp cho QT-KHKT-2021-2025'."""
+    counts = Counter(actions)
+    names = ACTIONS_VI if language == "vi" else ACTIONS_EN
+    parts = [f"{counts[a]} {names[a]}" for a in ("request", "remind", "escalate") if counts[a]]
+    if language == "vi":
+        return f"Đã gửi {', '.join(parts)} cho {code}" if parts else \
+            f"Không có bước nhắc việc nào đến hạn cho {code}"
+    plural = [p + ("s" if not p.startswith("1 ") else "") for p in parts]
+    return f"Sent {', '.join(plural)} for {code}" if parts else f"No ladder step due for {code}"
+
+
+@dataclass(frozen=True)
+class ViewRow:
+    party: str
+    party_name: str
+    obligation: str
+    due: date
+    status: str
+    days_overdue: int
+    last_step: int | None
+
+
+def table_rows(rows: Sequence[ViewRow]) -> list[dict[str, object]]:
+    return [{"Bên / Party": r.party_name, "Nghĩa vụ / Obligation": r.obligation,
+             "Hạn / Due": r.due.strftime("%d/%m/%Y"), "Trạng thái / Status": r.status,
+             "Số ngày quá hạn / Days overdue": r.days_overdue,
+             "Bậc đã tới / Last rung": "—" if r.last_step is None else r.last_step + 1}
+            for r in rows]
+
+
+def summary_markdown(code: str, title: str, today: date, rows: Sequence[ViewRow]) -> str:
+    per_party: dict[str, Counter[str]] = {}
+    for r in rows:
+        per_party.setdefault(r.party, Counter())[r.status] += 1
+    lines = [f"# {code} — {today:%d/%m/%Y}", "", fenced(title), "",
+             "| Bên | Đang mở | Quá hạn | Đã nộp | Đã chấp nhận |", "|---|---|---|---|---|"]
+    for party in sorted(per_party):
+        c = per_party[party]
+        lines.append(f"| `{party}` | {c['open'] + c['overdue']} | {c['overdue']} | "
+                     f"{c['submitted']} | {c['accepted']} |")
+    overdue = [r for r in rows if r.status == "overdue"]
+    lines += ["", f"## Quá hạn ({len(overdue)})", ""]
+    if overdue:
+        text = "\n".join(f"{r.party_name}: {r.obligation} — quá hạn {r.days_overdue} ngày, "
+                         f"bậc {'—' if r.last_step is None else r.last_step + 1}"
+                         for r in sorted(overdue, key=lambda r: -r.days_overdue)[:50])
+        lines.append(fenced(text))
+    else:
+        lines.append("Không có nghĩa vụ quá hạn.")
+    return "\n".join(lines) + "\n"
