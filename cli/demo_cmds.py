@@ -19,7 +19,7 @@ from cli.common import console, fail, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
 from config.settings import load_settings
-from core.calendar import local_instant
+from core.calendar import local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
@@ -30,7 +30,7 @@ from models.replies import record_reply
 from models.store import import_agreement
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"  # copies of shared/
-DEMO_TODAY = date(2024, 12, 20)
+REPLIES = ("quang-tri-replies.yaml", "thanh-hoa-demo-replies.yaml")
 TZ = "Asia/Ho_Chi_Minh"
 
 
@@ -52,12 +52,13 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
         if agreement is None:
             fail("\n".join(map(str, problems)))
         agreements.append((agreement, raw, name))
-    qt = agreements[0][0]
-    plan = expand(qt, app.calendar)
-    replies, problems = load_replies(read_bytes(examples / "quang-tri-replies.yaml"),
-                                     "quang-tri-replies.yaml", TZ, {o.id for o in plan.obligations})
-    if problems:
-        fail("\n".join(map(str, problems)))
+    replies = []
+    for (agreement, _raw, _name), file in zip(agreements, REPLIES, strict=True):
+        known = {o.id for o in expand(agreement, app.calendar).obligations}
+        found, problems = load_replies(read_bytes(examples / file), file, TZ, known)
+        if problems:
+            fail("\n".join(map(str, problems)))
+        replies += found
     pending = sorted(replies, key=lambda r: r.at)
     starts = {a.signed_on: (a, raw, name) for a, raw, name in agreements}
     fired = 0
@@ -73,7 +74,8 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
             while pending and pending[0].at <= now:
                 r = pending.pop(0)
                 record_reply(s, app, obligation_key=r.obligation, status=r.status, at=r.at,
-                             until=r.until, values=dict(r.values), source="demo")
+                             until=r.until, values=dict(r.values), source="demo",
+                             percent=50 if r.status == "in_progress" else None)
             fired += len(tick(s, app, now))
         day += timedelta(days=1)
     return fired
@@ -107,13 +109,16 @@ def show_today(app: App, today: date) -> None:
 
 
 def demo(
-    today: Annotated[str, typer.Option(help="The demo's today, YYYY-MM-DD.")
-                     ] = DEMO_TODAY.isoformat(),
+    today: Annotated[str | None, typer.Option(
+        help="The demo's today, YYYY-MM-DD (default: today).")] = None,
     examples: Annotated[Path, typer.Option(help="Folder of the example agreements.")] = EXAMPLES,
+    server: Annotated[bool, typer.Option(
+        help="Start Prefect, a worker and sync (--no-server: tables only).")] = True,
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
 ) -> None:
-    """Run the two example agreements on a clock set inside their lifetime."""
+    """The two example agreements alive: history replayed to today, then everything started."""
     try:
-        day = date.fromisoformat(today)
+        day = date.fromisoformat(today) if today else datetime.now(zone(TZ)).date()
     except ValueError:
         fail(f"--today: {today!r} is not a date written YYYY-MM-DD")
     base = load_settings()
@@ -130,6 +135,10 @@ def demo(
         f"Demo today: {show_date(day)} — the ladder ran daily since signing, {fired} steps "
         f"fired. Database: {settings.db_url}"), markup=False)
     show_today(app, day)
+    if server:
+        from cli.flow_cmds import run_stack
+
+        run_stack(settings, port)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -21,22 +23,22 @@ from flows.view import artifact_key, summary_markdown, summary_sentence, table_r
 from models.ladder_state import FiredItem
 from notifications.outbox import SendReport
 
-RETRY = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=5),
-         "retry_jitter_factor": 0.5}
+BACKOFF = exponential_backoff(backoff_factor=5)  # transient database errors only: sending
+# has its own retries in the outbox, never stacked on these
 
 
 def _now(app: App, at: str | None) -> datetime:
     return parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
 
 
-@task(**RETRY)
+@task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
 def fire_steps(at: str, agreement: str | None) -> list[FiredItem]:
     """Record the ladder steps due at `at` and their messages, once."""
     app = bootstrap()
     return work.fire_steps(app, _now(app, at), agreement, flow_run.get_id())
 
 
-@task(**RETRY)
+@task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
 def deliver(at: str) -> SendReport:
     """Hand due messages to the mail server and channels (the outbox retries failures)."""
     app = bootstrap()
@@ -79,15 +81,15 @@ def sweep(at: str | None = None) -> int:
     app = bootstrap()
     when = _now(app, at).isoformat()
     codes = work.active_codes(app)
-    progress = create_progress_artifact(0.0, key="sweep-progress",
-                                        description="Tiến độ quét / sweep progress")
+    progress = cast(UUID, create_progress_artifact(
+        0.0, key="sweep-progress", description="Tiến độ quét / sweep progress"))
     fired = 0
     for n, code in enumerate(codes, 1):
         items = fire_steps(when, code)
         fired += len(items)
         if items:
             logger.info(summary_sentence([i.action for i in items], code))
-            publish(code, when)
+        publish(code, when)
         update_progress_artifact(progress, 100.0 * n / len(codes))
     report = deliver(when)
     logger.info("Quét %d chương trình: %d bước, %d thư đã gửi", len(codes), fired, report.sent)

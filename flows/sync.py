@@ -23,7 +23,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.deployments import run_deployment
+from prefect.deployments.flow_runs import arun_deployment
 from prefect.states import Cancelled
 from sqlmodel import select
 
@@ -114,13 +114,13 @@ async def reconcile(planned: list[PlannedRun]) -> SyncReport:
         for key, p in wanted.items():
             if key in existing:
                 continue
-            run = await run_deployment(LADDER_DEPLOYMENT, client=client,
+            run = await arun_deployment(LADDER_DEPLOYMENT, client=client,
                                        parameters={"agreement": p.code, "at": p.at.isoformat()},
                                        scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
                                        idempotency_key=key, timeout=0)
             if run.state is not None and run.state.type == StateType.CANCELLED:
                 # planned again after a cancellation: the old key is spent
-                await run_deployment(LADDER_DEPLOYMENT, client=client,
+                await arun_deployment(LADDER_DEPLOYMENT, client=client,
                                      parameters={"agreement": p.code, "at": p.at.isoformat()},
                                      scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
                                      idempotency_key=f"{key}:again:{run.id}", timeout=0)

@@ -21,7 +21,8 @@ def test_embedded_examples_are_the_shared_ones():
 def test_demo_shows_overdue_upcoming_and_answered(tmp_path: Path):
     env = {**os.environ, "PHOIHOP_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
     env.pop("PHOIHOP_DATABASE_URL", None)
-    out = subprocess.run([sys.executable, "-m", "cli.main", "demo"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--today", "2024-12-20",
+                          "--no-server"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     text = out.stdout

@@ -1,0 +1,93 @@
+"""up, sync, sweep: the Prefect side of phoihop from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import console, fail, read_bytes, tr
+from cli.store_cmds import store
+from config.settings import Settings
+from models.store import ImportRejected, import_many
+
+
+def run_stack(settings: Settings, port: int) -> None:
+    """Start server, worker and deployments; sync; catch up; wait for Ctrl-C; stop cleanly."""
+    from flows.local import LocalStack
+
+    stack = LocalStack(settings, port)  # sets PREFECT_API_URL before prefect is imported
+    from prefect.deployments import run_deployment
+
+    from flows.sync import sync
+    try:
+        with console.status(tr("Đang khởi động Prefect…", "Starting Prefect…")):
+            stack.start_server()
+            stack.deploy()
+            stack.start_worker()
+            result = asyncio.run(sync())
+            run_deployment("sweep/sweep", timeout=0, tags=["phoihop"],
+                           flow_run_name=tr("Quét khi khởi động", "Start-up sweep"))
+        console.print(tr(
+            f"Đã lên lịch {result['wanted']} lần chạy nhắc việc trong {settings.horizon_days} "
+            f"ngày tới (tạo mới {result['created']}, hủy {result['cancelled']}).",
+            f"{result['wanted']} ladder runs scheduled for the next {settings.horizon_days} days "
+            f"(created {result['created']}, cancelled {result['cancelled']})."), markup=False)
+        console.print(tr("Giao diện Prefect: ", "Prefect UI: ") + stack.ui_url
+                      + tr("  — lọc theo thẻ agreement:<mã>. Ctrl-C để dừng.",
+                           "  — filter by tag agreement:<code>. Ctrl-C to stop."),
+                      markup=False)
+        while all(p.poll() is None for p in stack.processes):
+            time.sleep(1)
+        fail(tr("Một tiến trình Prefect đã dừng; xem nhật ký trong ",
+                "A Prefect process stopped; see the logs in ") + str(settings.data_dir))
+    except KeyboardInterrupt:
+        console.print(tr("Đang dừng…", "Stopping…"))
+    except RuntimeError as exc:
+        fail(str(exc))
+    finally:
+        stack.stop()
+
+
+def up(
+    files: Annotated[list[Path] | None, typer.Argument(help="Agreement files to import.")] = None,
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+) -> None:
+    """Start everything: local Prefect server, work pool and worker; import; sync."""
+    app = store()
+    if files:
+        try:
+            for r in import_many(app, [(str(p), read_bytes(p)) for p in files]):
+                console.print(f"{r.code}: {r.outcome}, {tr('lần', 'revision')} {r.revision}",
+                              markup=False)
+        except ImportRejected as exc:
+            fail(str(exc))
+    run_stack(app.settings, port)
+
+
+def sync_cmd(
+    at: Annotated[str | None, typer.Option(help="Plan from this instant (ISO); default now.")
+                  ] = None,
+    horizon_days: Annotated[int | None, typer.Option(help="How many days ahead.")] = None,
+) -> None:
+    """Make Prefect's scheduled runs match the plan (needs a Prefect API: `phoihop up`)."""
+    from flows.sync import sync
+
+    store()
+    try:
+        result = asyncio.run(sync(at=at, horizon_days=horizon_days))
+    except Exception as exc:  # no reachable Prefect API, most often
+        fail(tr("Không đồng bộ được với Prefect: ", "Could not sync with Prefect: ")
+             + str(exc).splitlines()[0])
+    console.print(tr(f"Kế hoạch {result['wanted']}, tạo mới {result['created']}, giữ "
+                     f"{result['kept']}, hủy {result['cancelled']}.",
+                     f"Planned {result['wanted']}, created {result['created']}, kept "
+                     f"{result['kept']}, cancelled {result['cancelled']}."), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command("sync")(sync_cmd)

@@ -1,0 +1,127 @@
+"""The main job on one machine: a local Prefect server, a process work pool and worker.
+
+Everything runs from this checkout with embedded defaults: Prefect's own SQLite
+database lives under `<data dir>/prefect`, analytics are off, the flow-run vacuum is on.
+Deployments are few, one per flow type (ladder, sweep, sync); each agreement's work is
+its own flow runs created by `sync`. Stopping (Ctrl-C) ends the worker, then the server;
+starting again resumes from both databases.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from config.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+POOL = "phoihop"
+FLOWS = (("ladder", "flows/ladder.py:ladder", None),
+         ("sweep", "flows/ladder.py:sweep", "15 7 * * *"),  # daily catch-up, 07:15 local
+         ("sync", "flows/sync.py:sync", "0 7 * * *"))  # daily reconcile, 07:00 local
+
+
+def prefect_env(settings: Settings, port: int) -> dict[str, str]:
+    """The environment of the server, the worker and every flow run it starts."""
+    home = settings.data_dir / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "true",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60",  # a heartbeat a minute is plenty here
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PHOIHOP_DATA_DIR": str(settings.data_dir),
+        **({"PHOIHOP_DATABASE_URL": settings.database_url} if settings.database_url else {}),
+    }
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 120
+                 ) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise RuntimeError(f"the Prefect server stopped at start-up: {tail[0][:200]} "
+                               f"(log: {log})")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server at {url} did not answer within {seconds:.0f} s")
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    port: int = 4200
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
+        out = open(self.settings.data_dir / log, "ab")  # noqa: SIM115 (owned by the child)
+        proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=ROOT, start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def __post_init__(self) -> None:
+        # Prefect reads its settings when first imported: point this process at the local
+        # server before anything imports prefect.
+        self.env = prefect_env(self.settings, self.port)
+        os.environ.update({k: v for k, v in self.env.items()
+                           if k.startswith(("PREFECT_", "PHOIHOP_"))})
+
+    def start_server(self) -> None:
+        proc = self._spawn([sys.executable, "-m", "prefect", "server", "start", "--host",
+                            "127.0.0.1", "--port", str(self.port), "--analytics-off"],
+                           "prefect-server.log")
+        wait_healthy(self.env["PREFECT_API_URL"], proc,
+                     self.settings.data_dir / "prefect-server.log")
+
+    def deploy(self, timezone: str = "Asia/Ho_Chi_Minh") -> None:
+        """One deployment per flow type, pulled by the process work pool."""
+        from prefect import Flow
+        from prefect.schedules import Cron
+
+        subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", POOL,
+                        "--type", "process", "--overwrite"], env=self.env, check=True,
+                       capture_output=True)
+        for name, entrypoint, cron in FLOWS:
+            loaded = cast(Flow[..., Any], Flow.from_source(source=str(ROOT),
+                                                           entrypoint=entrypoint))
+            schedules = [Cron(cron, timezone=timezone)] if cron else None
+            loaded.deploy(name=name, work_pool_name=POOL, build=False, push=False,
+                          schedules=schedules, print_next_steps=False, ignore_warnings=True)
+
+    def start_worker(self, name: str = "phoihop-worker-1") -> None:
+        self._spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
+                     "--type", "process", "--name", name], f"{name}.log")
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in reversed(self.processes):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.processes.clear()
