@@ -28,6 +28,7 @@ def run_stack(settings: Settings, port: int) -> None:
             stack.start_server()
             stack.deploy()
             stack.start_worker()
+            stack.start_portal()
             result = asyncio.run(sync())
             run_deployment("sweep/sweep", timeout=0, tags=["phoihop"],
                            flow_run_name=tr("Quét khi khởi động", "Start-up sweep"))
@@ -36,6 +37,8 @@ def run_stack(settings: Settings, port: int) -> None:
             f"ngày tới (tạo mới {result['created']}, hủy {result['cancelled']}).",
             f"{result['wanted']} ladder runs scheduled for the next {settings.horizon_days} days "
             f"(created {result['created']}, cancelled {result['cancelled']})."), markup=False)
+        console.print(tr("Cổng trả lời của đối tác: ", "Partner reply portal: ")
+                      + settings.portal_url, markup=False)
         console.print(tr("Giao diện Prefect: ", "Prefect UI: ") + stack.ui_url
                       + tr("  — lọc theo thẻ agreement:<mã>. Ctrl-C để dừng.",
                            "  — filter by tag agreement:<code>. Ctrl-C to stop."),

@@ -115,6 +115,10 @@ class LocalStack:
         self._spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
                      "--type", "process", "--name", name], f"{name}.log")
 
+    def start_portal(self) -> None:
+        self._spawn([sys.executable, "-m", "cli.main", "portal", "--port",
+                     str(self.settings.portal_port)], "portal.log")
+
     def stop(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:

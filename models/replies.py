@@ -97,8 +97,16 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
                  until: date | None = None, values: dict[str, Any] | None = None,
                  note: str | None = None, answered_by: str | None = None,
                  contact_id: int | None = None, attachment: Attachment | None = None,
-                 source: str = "portal") -> Reply:
-    """Append a reply version and apply its effect on the obligation."""
+                 source: str = "portal", submission: str | None = None) -> Reply:
+    """Append a reply version and apply its effect on the obligation.
+
+    `submission` identifies the form a reply came from: the same form submitted again
+    returns the reply already recorded instead of adding a version.
+    """
+    if submission is not None:
+        earlier = s.exec(select(Reply).where(Reply.submission == submission)).first()
+        if earlier is not None:
+            return earlier
     query = select(Obligation).where(Obligation.key == obligation_key)
     if s.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
@@ -133,6 +141,7 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
                   percent=percent if status == "in_progress" else None,
                   reason=reason, until=until if status == "extension" else None, values=clean,
                   note=note, answered_by=answered_by, contact_id=contact_id, source=source,
+                  submission=submission,
                   recorded_at=at,
                   attachment_name=attachment.name if attachment else None,
                   attachment_path=attachment.path if attachment else None,

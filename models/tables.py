@@ -140,6 +140,7 @@ class Reply(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     obligation_id: int = Field(foreign_key="obligation.id", index=True)
     version: int
+    submission: str | None = Field(default=None, unique=True, max_length=64)  # form nonce
     status: str  # done | in_progress | blocked | extension
     percent: int | None = None
     reason: str | None = None

@@ -1,0 +1,159 @@
+"""The partner portal: answer a reply link in a browser, no account needed.
+
+GET shows the obligation and a form and never changes anything (mail scanners open
+links). POST records a reply. Every bad link gets the same refusal page and status, so
+unknown, tampered, expired and revoked links cannot be told apart. Tokens never reach a
+log line: the access log is ours and masks them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from config.bootstrap import App
+from models.links import LinkRefused, hash_token
+from models.replies import ReplyInvalid, ReplyRefused
+from portal.i18n import TEXT
+from portal.services import csrf_ok, csrf_token, load_view, submit
+
+HERE = Path(__file__).resolve().parent
+MAX_BODY = 11 * 1024 * 1024
+log = logging.getLogger("phoihop.portal")
+
+
+class RateLimiter:
+    """In-process token buckets (several portal replicas need a shared limiter)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.buckets: dict[str, tuple[float, float]] = defaultdict(lambda: (self.capacity, 0.0))
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self.buckets[key]
+        tokens = min(self.capacity, tokens + (now - last) * self.rate) if last else tokens
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return False
+        self.buckets[key] = (tokens - 1, now)
+        return True
+
+
+def language(request: Request) -> str | None:
+    """?lang=vi|en, remembered in a cookie; None means the agreement's language."""
+    lang = request.query_params.get("lang") or request.cookies.get("lang")
+    return lang if lang in TEXT else None
+
+
+Lang = Annotated[str | None, Depends(language)]
+
+
+def create_app(app: App) -> FastAPI:
+    api = FastAPI(title="phoihop portal", docs_url=None, redoc_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    per_link, per_address = RateLimiter(60), RateLimiter(120)
+    origin = urlparse(app.settings.portal_url)
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        masked = "/".join(p if i < 2 else "…" for i, p in enumerate(path.split("/")))
+        address = request.client.host if request.client else "?"
+        length = int(request.headers.get("content-length") or 0)
+        response: Response
+        if length > MAX_BODY:
+            response = HTMLResponse("413", status_code=413)
+        elif not per_address.allow(address) or (
+                path.startswith("/r/") and not per_link.allow(hash_token(path[3:]))):
+            response = HTMLResponse(TEXT["vi"]["too_many"], status_code=429)
+        else:
+            response = await call_next(request)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+        log.info("%s %s %s %d %.0fms", address, request.method, masked, response.status_code,
+                 (time.perf_counter() - started) * 1000)
+        return response
+
+    def page(request: Request, name: str, lang: str, code: int = 200, **ctx: Any
+             ) -> HTMLResponse:
+        response = templates.TemplateResponse(request, name, {"lang": lang, "t": TEXT[lang],
+                                                              **ctx}, status_code=code)
+        if request.query_params.get("lang") in TEXT:
+            response.set_cookie("lang", lang, samesite="strict", httponly=True)
+        return response
+
+    def refused(request: Request, lang: str | None) -> HTMLResponse:
+        lang = lang or "vi"
+        return page(request, "refused.html", lang, 404, heading=TEXT[lang]["refused"],
+                    message=TEXT[lang]["refused_text"])
+
+    def form_page(request: Request, view: Any, lang: str, code: int = 200,
+                  errors: dict[str, str] | None = None, values: dict[str, str] | None = None
+                  ) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        return page(request, "reply.html", lang, code, heading=TEXT[lang]["title"],
+                    o=view.info, indicators=view.indicators, history=view.history,
+                    errors=errors or {}, values=values or {}, form_nonce=nonce,
+                    csrf=csrf_token(app, view.link.id or 0, nonce))
+
+    @api.get("/r/{token}", response_class=HTMLResponse)
+    def show(request: Request, token: str, lang: Lang) -> HTMLResponse:
+        try:
+            with app.session() as s:
+                view = load_view(s, app, token, app.now(), lang)
+        except LinkRefused:
+            return refused(request, lang)
+        return form_page(request, view, lang or view.agreement.language)
+
+    @api.post("/r/{token}", response_class=HTMLResponse)
+    async def answer(request: Request, token: str, lang: Lang) -> HTMLResponse:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        # A foreign Origin is refused outright. Under Referrer-Policy: no-referrer browsers
+        # send "Origin: null" for our own form, so "null" rests on the HMAC form token.
+        sent_origin = request.headers.get("origin")
+        if sent_origin and sent_origin != "null" and urlparse(sent_origin).netloc != origin.netloc:
+            return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
+        now = app.now()
+        try:
+            with app.session(write=True) as s:
+                view = load_view(s, app, token, now, lang)
+                if not csrf_ok(app, view.link.id or 0, form.get("form_nonce", ""),
+                               form.get("csrf", "")):
+                    return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
+                reply = submit(s, app, view, form, now)
+                result = (reply.version, reply.status, reply.recorded_at)
+        except LinkRefused:
+            return refused(request, lang)
+        except ReplyRefused:
+            return refused(request, lang)
+        except ReplyInvalid as exc:
+            with app.session() as s:
+                view = load_view(s, app, token, now, lang)
+            return form_page(request, view, lang or view.agreement.language, 422,
+                             errors=exc.errors, values=form)
+        lang = lang or view.agreement.language
+        from core.calendar import zone
+
+        when = result[2].astimezone(zone(view.agreement.timezone)).strftime("%d/%m/%Y %H:%M")
+        return page(request, "done.html", lang, heading=TEXT[lang]["thanks"], when=when,
+                    version=result[0], status=result[1])
+
+    return api

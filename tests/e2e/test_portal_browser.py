@@ -1,0 +1,96 @@
+"""A partner answers a reply link on a phone-sized screen in real headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time as clock
+from datetime import date, time, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlmodel import select
+
+from config.bootstrap import bootstrap
+from config.settings import Settings
+from core.calendar import local_instant
+from models.links import issue
+from models.migrate import upgrade
+from models.store import import_agreement
+from models.tables import Contact, Obligation, Party, Reply
+from portal.app import create_app
+from tests.conftest import QT
+from tests.smtp_sink import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parents[2] / "test-output"
+TZ = "Asia/Ho_Chi_Minh"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def served(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    now = [local_instant(date(2022, 5, 18), time(0, 0), TZ)]
+    port = free_port()
+    app = bootstrap(Settings(data_dir=tmp_path, portal_url=f"http://127.0.0.1:{port}"),
+                    clock=lambda: now[0])
+    upgrade(app.engine)
+    import_agreement(app, QT.read_bytes(), str(QT))
+    now[0] = local_instant(date(2022, 12, 1), time(9, 0), TZ)
+    with app.session(write=True) as s:
+        o = s.exec(select(Obligation).where(
+            Obligation.key == "QT-KHKT-2021-2025/hoc-tap-suot-doi/so-gddt/2022")).one()
+        focal = s.exec(select(Contact).join(Party, Party.id == Contact.party_id).where(
+            Party.key == "so-gddt", Contact.role == "focal")).one()
+        token = issue(s, app.secret_key, purpose="reply", now=now[0],
+                      expires_at=o.deadline + timedelta(days=60), obligation_id=o.id,
+                      contact_id=focal.id).token
+    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        clock.sleep(0.05)
+    yield app, f"http://127.0.0.1:{port}/r/{token}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_phone_reply_with_errors_then_success(served):
+    from playwright.sync_api import sync_playwright
+
+    app, url = served
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 360, "height": 780})
+        page.goto(url)
+        assert "Sở Giáo dục và Đào tạo tỉnh Quảng Trị" in page.content()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
+        page.screenshot(path=str(OUT / "portal-form-360.png"), full_page=True)
+
+        page.select_option("#status", "done")
+        page.fill("#v-gdht-dang-ky", "100")
+        page.fill("#v-gdht-dat", "150")
+        page.click("button[type=submit]")
+        assert page.locator(".error").first.is_visible()
+        assert page.input_value("#v-gdht-dat") == "150"  # entered values kept
+        page.screenshot(path=str(OUT / "portal-errors-360.png"), full_page=True)
+        with app.session() as s:
+            assert s.exec(select(Reply)).all() == []
+
+        page.fill("#v-gdht-dat", "90")
+        page.fill("#answered_by", "Lê Thị Hoa")
+        page.fill("#note", "<b>đã</b> gửi bản giấy")
+        page.click("button[type=submit]")
+        assert "Đã ghi nhận trả lời" in page.content()
+        page.screenshot(path=str(OUT / "portal-done-360.png"), full_page=True)
+        browser.close()
+    with app.session() as s:
+        (reply,) = s.exec(select(Reply)).all()
+    assert reply.status == "done" and reply.values["gdht-dat"] == 90
+    assert reply.note == "<b>đã</b> gửi bản giấy"
