@@ -28,8 +28,10 @@ from models.migrate import upgrade
 from models.queries import list_obligations
 from models.replies import record_reply
 from models.store import import_agreement
+from notifications.outbox import enqueue_fired
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"  # copies of shared/
+RECENT_DAYS = 30
 REPLIES = ("quang-tri-replies.yaml", "thanh-hoa-demo-replies.yaml")
 TZ = "Asia/Ho_Chi_Minh"
 
@@ -76,7 +78,10 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
                 record_reply(s, app, obligation_key=r.obligation, status=r.status, at=r.at,
                              until=r.until, values=dict(r.values), source="demo",
                              percent=50 if r.status == "in_progress" else None)
-            fired += len(tick(s, app, now))
+            items = tick(s, app, now)
+            fired += len(items)
+            if (today - day).days < RECENT_DAYS:  # the last days' messages go to the mailbox
+                enqueue_fired(s, app, items, now)
         day += timedelta(days=1)
     return fired
 
@@ -138,7 +143,7 @@ def demo(
     if server:
         from cli.flow_cmds import run_stack
 
-        run_stack(settings, port)
+        run_stack(settings, port, mail_sink=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from config.settings import Settings
 from models.store import ImportRejected, import_many
 
 
-def run_stack(settings: Settings, port: int) -> None:
+def run_stack(settings: Settings, port: int, mail_sink: bool = False) -> None:
     """Start server, worker and deployments; sync; catch up; wait for Ctrl-C; stop cleanly."""
     from flows.local import LocalStack
 
@@ -25,6 +25,7 @@ def run_stack(settings: Settings, port: int) -> None:
     from flows.sync import sync
     try:
         with console.status(tr("Đang khởi động Prefect…", "Starting Prefect…")):
+            mailbox = stack.start_mail_sink() if mail_sink else None
             stack.start_server()
             stack.deploy()
             stack.start_worker()
@@ -39,6 +40,10 @@ def run_stack(settings: Settings, port: int) -> None:
             f"(created {result['created']}, cancelled {result['cancelled']})."), markup=False)
         console.print(tr("Cổng trả lời của đối tác: ", "Partner reply portal: ")
                       + settings.portal_url, markup=False)
+        if mailbox is not None:
+            console.print(tr("Hộp thư mẫu (mỗi thư một tệp .eml): ",
+                             "Demo mailbox (one .eml file per message): ") + str(mailbox),
+                          markup=False)
         console.print(tr("Giao diện Prefect: ", "Prefect UI: ") + stack.ui_url
                       + tr("  — lọc theo thẻ agreement:<mã>. Ctrl-C để dừng.",
                            "  — filter by tag agreement:<code>. Ctrl-C to stop."),

@@ -115,6 +115,13 @@ class LocalStack:
         self._spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
                      "--type", "process", "--name", name], f"{name}.log")
 
+    def start_mail_sink(self) -> Path:
+        """The demo's mailbox: every message as an .eml file under <data dir>/mail."""
+        folder = self.settings.data_dir / "mail"
+        self._spawn([sys.executable, "-m", "notifications.mailsink", str(folder),
+                     str(self.settings.mail.port)], "mail-sink.log")
+        return folder
+
     def start_portal(self) -> None:
         self._spawn([sys.executable, "-m", "cli.main", "portal", "--port",
                      str(self.settings.portal_port)], "portal.log")
