@@ -6,7 +6,15 @@ import sys
 
 import typer
 
-from cli import config_cmds, core_cmds, demo_cmds, flow_cmds, portal_cmds, store_cmds
+from cli import (
+    config_cmds,
+    core_cmds,
+    demo_cmds,
+    flow_cmds,
+    portal_cmds,
+    review_cmds,
+    store_cmds,
+)
 from cli.common import Failure, exit_on_failure
 
 app = typer.Typer(
@@ -24,6 +32,7 @@ store_cmds.register(app)
 demo_cmds.register(app)
 flow_cmds.register(app)
 portal_cmds.register(app)
+review_cmds.register(app)
 
 
 def main() -> None:
