@@ -31,7 +31,7 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False) -> None:
             stack.start_worker()
             stack.start_portal()
             result = asyncio.run(sync())
-            run_deployment("sweep/sweep", timeout=0, tags=["phoihop"],
+            run_deployment("sweep/sweep", timeout=0, tags=["phoihop"], as_subflow=False,
                            flow_run_name=tr("Quét khi khởi động", "Start-up sweep"))
         console.print(tr(
             f"Đã lên lịch {result['wanted']} lần chạy nhắc việc trong {settings.horizon_days} "

@@ -117,13 +117,14 @@ async def reconcile(planned: list[PlannedRun]) -> SyncReport:
             run = await arun_deployment(LADDER_DEPLOYMENT, client=client,
                                        parameters={"agreement": p.code, "at": p.at.isoformat()},
                                        scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
-                                       idempotency_key=key, timeout=0)
+                                       idempotency_key=key, timeout=0, as_subflow=False)
             if run.state is not None and run.state.type == StateType.CANCELLED:
                 # planned again after a cancellation: the old key is spent
                 await arun_deployment(LADDER_DEPLOYMENT, client=client,
                                      parameters={"agreement": p.code, "at": p.at.isoformat()},
                                      scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
-                                     idempotency_key=f"{key}:again:{run.id}", timeout=0)
+                                     idempotency_key=f"{key}:again:{run.id}", timeout=0,
+                                     as_subflow=False)
             report.created += 1
             report.names.append(p.name)
     return report
