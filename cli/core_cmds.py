@@ -20,11 +20,13 @@ from cli.common import (
     show_date,
     tr,
 )
-from core.calendar import iso, parse_instant
+from core.agreement import Agreement
+from core.calendar import WorkCalendar, iso, parse_instant
 from core.dossier import UnknownCycle, figures
-from core.expand import expand
+from core.expand import Plan, expand
 from core.ladder import simulate as run_simulation
 from core.parse import load_agreement
+from core.replies import Reply
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON of cli.md.")]
 
@@ -78,6 +80,16 @@ def plan(file: Path, json: JsonOpt = False) -> None:
     console.print(reviews)
 
 
+def _planned(file: Path, replies: Path | None
+             ) -> tuple[Agreement, WorkCalendar, Plan, list[Reply]]:
+    """The agreement, calendar, plan and replies file that simulate and dossier share."""
+    agreement = agreement_from(file)
+    cal = app_context().calendar
+    result = expand(agreement, cal)
+    return agreement, cal, result, replies_from(replies, agreement,
+                                                {o.id for o in result.obligations})
+
+
 def _instant(text: str | None, tz: str, what: str) -> datetime | None:
     if text is None:
         return None
@@ -103,13 +115,10 @@ def simulate(
     json: JsonOpt = False,
 ) -> None:
     """Run the escalation ladder on a simulated clock and list every step that fires."""
-    agreement = agreement_from(file)
-    cal = app_context().calendar
-    result = expand(agreement, cal)
-    known = {o.id for o in result.obligations}
+    agreement, cal, result, answered = _planned(file, replies)
     sim = run_simulation(result, cal, _day(until, "--until"),
                          _instant(registered_at, agreement.timezone, "--registered-at"),
-                         replies_from(replies, agreement, known))
+                         answered)
     if json:
         print_json(sim.as_json(agreement.timezone))
         return
@@ -140,14 +149,11 @@ def dossier(
     json: JsonOpt = False,
 ) -> None:
     """The figures of one review cycle's dossier, as they stand at a given instant."""
-    agreement = agreement_from(file)
-    cal = app_context().calendar
-    result = expand(agreement, cal)
-    known = {o.id for o in result.obligations}
+    agreement, cal, result, answered = _planned(file, replies)
     when = _instant(at, agreement.timezone, "--at")
     assert when is not None
     try:
-        data = figures(result, cycle, when, replies_from(replies, agreement, known), cal)
+        data = figures(result, cycle, when, answered, cal)
     except UnknownCycle as exc:
         fail(str(exc))
     if json:

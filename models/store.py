@@ -23,15 +23,16 @@ from sqlmodel import Session, col, select
 
 from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
+from core.calendar import end_of_day
 from core.expand import Plan, expand
 from core.ladder import fire_times, next_fire
 from core.parse import load_agreement
 from core.yamlnodes import Problem
+from models.ladder_state import used_steps
 from models.tables import (
     Agreement,
     Commitment,
     Contact,
-    FiredStep,
     Obligation,
     Party,
     Reply,
@@ -190,19 +191,20 @@ def _store_contacts(s: Session, party_id: int, party: Any) -> None:
 def _store_commitments(s: Session, agreement_id: int, a: CoreAgreement) -> None:
     existing = {c.key: c for c in
                 s.exec(select(Commitment).where(Commitment.agreement_id == agreement_id))}
+    def fields(c: Any) -> dict[str, Any]:
+        return dict(title=c.title, lead=c.lead, support=list(c.support), active=True,
+                    indicators=[{"id": i.id, "label": i.label, "kind": i.kind,
+                                 "at_most": i.at_most} for i in c.indicators])
+
     if not existing:
-        s.execute(sa.insert(Commitment), [dict(
-            agreement_id=agreement_id, key=c.id, title=c.title, lead=c.lead,
-            support=list(c.support), active=True,
-            indicators=[{"id": i.id, "label": i.label, "kind": i.kind, "at_most": i.at_most}
-                        for i in c.indicators]) for c in a.commitments])
+        s.execute(sa.insert(Commitment), [dict(agreement_id=agreement_id, key=c.id, **fields(c))
+                                          for c in a.commitments])
         return
     for c in a.commitments:
         row = existing.pop(c.id, None) or Commitment(agreement_id=agreement_id, key=c.id,
                                                     title=c.title, lead=c.lead)
-        row.title, row.lead, row.support, row.active = c.title, c.lead, list(c.support), True
-        row.indicators = [{"id": i.id, "label": i.label, "kind": i.kind, "at_most": i.at_most}
-                          for i in c.indicators]
+        for name, value in fields(c).items():
+            setattr(row, name, value)
         s.add(row)
     for gone in existing.values():
         gone.active = False
@@ -235,7 +237,7 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
         sa.select(*_cols(Obligation.key, Obligation.id, Obligation.planned_due,
                          Obligation.status, Obligation.due))
         .where(col(Obligation.agreement_id) == agreement_id)).all()}
-    used = _used_steps(s, [r.id for r in existing.values()]) if existing else {}
+    used = used_steps(s, [r.id for r in existing.values()]) if existing else {}
     extended = _extended(s, [r.id for r in existing.values()]) if existing else set()
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -260,14 +262,14 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
         times = fire_times(a.ladder, due, cal, a.timezone)
         updates.append(dict(
             b_id=old.id, planned_due=o.due, due=due,
-            deadline=o.deadline if due == o.due else old_deadline(due, a.timezone),
+            deadline=o.deadline if due == o.due else end_of_day(due, a.timezone),
             status=status, updated_at=now,
             next_fire=next_fire(times, used.get(old.id, set())) if status == "open" else None))
         result.updated += 1
     for gone in existing.values():
         if gone.status != "withdrawn":
             updates.append(dict(b_id=gone.id, planned_due=gone.planned_due, due=gone.due,
-                                deadline=old_deadline(gone.due, a.timezone),
+                                deadline=end_of_day(gone.due, a.timezone),
                                 status="withdrawn", next_fire=None, updated_at=now))
             result.withdrawn += 1
     if new_rows:
@@ -282,21 +284,6 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
 
 def _cols(*columns: Any) -> list[Any]:
     return list(columns)
-
-
-def old_deadline(due: Any, tz: str) -> datetime:
-    from core.calendar import end_of_day
-
-    return end_of_day(due, tz)
-
-
-def _used_steps(s: Session, ids: list[int]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    for chunk in _chunks(ids):
-        for oid, step in s.execute(select(FiredStep.obligation_id, FiredStep.step)
-                                   .where(col(FiredStep.obligation_id).in_(chunk))):
-            out.setdefault(oid, set()).add(step)
-    return out
 
 
 def _extended(s: Session, ids: list[int]) -> set[int]:
