@@ -23,6 +23,7 @@ from flows.view import artifact_key, summary_markdown, summary_sentence, table_r
 from models.ladder_state import FiredItem
 from notifications.outbox import SendReport
 
+PUBLISH_AT_MOST = 200  # artifacts per sweep; ladder runs publish their own agreement
 BACKOFF = exponential_backoff(backoff_factor=5)  # transient database errors only: sending
 # has its own retries in the outbox, never stacked on these
 
@@ -76,21 +77,29 @@ def ladder(agreement: str, at: str | None = None) -> int:
 
 @flow(name="sweep")
 def sweep(at: str | None = None) -> int:
-    """Catch up every agreement: fire whatever is due (missed runs included), send, show."""
+    """Catch up every agreement: fire whatever is due (missed runs included), send, show.
+
+    One batch for all agreements (a task per agreement would cost Prefect ~50 ms each);
+    artifacts are published for up to PUBLISH_AT_MOST agreements, those with activity first.
+    """
     logger = get_run_logger()
     app = bootstrap()
     when = _now(app, at).isoformat()
-    codes = work.active_codes(app)
     progress = cast(UUID, create_progress_artifact(
         0.0, key="sweep-progress", description="Tiến độ quét / sweep progress"))
-    fired = 0
-    for n, code in enumerate(codes, 1):
-        items = fire_steps(when, code)
-        fired += len(items)
-        if items:
-            logger.info(summary_sentence([i.action for i in items], code))
-        publish(code, when)
-        update_progress_artifact(progress, 100.0 * n / len(codes))
+    items = fire_steps(when, None)
+    update_progress_artifact(progress, 50.0)
+    by_agreement: dict[str, list[str]] = {}
+    for item in items:
+        by_agreement.setdefault(item.agreement_code, []).append(item.action)
+    for code, actions in sorted(by_agreement.items()):
+        logger.info(summary_sentence(actions, code))
     report = deliver(when)
-    logger.info("Quét %d chương trình: %d bước, %d thư đã gửi", len(codes), fired, report.sent)
-    return fired
+    active = work.active_codes(app)
+    codes = sorted(by_agreement) + [c for c in active if c not in by_agreement]
+    for code in codes[:PUBLISH_AT_MOST]:  # those with activity first
+        publish(code, when)
+    update_progress_artifact(progress, 100.0)
+    logger.info("Quét %d chương trình: %d bước, %d thư đã gửi", len(active), len(items),
+                report.sent)
+    return len(items)

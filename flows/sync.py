@@ -10,6 +10,7 @@ cancelled.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -98,35 +99,41 @@ async def scheduled_runs(client: PrefectClient) -> list[FlowRun]:
             return out
 
 
-async def reconcile(planned: list[PlannedRun]) -> SyncReport:
+async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncReport:
+    """Create missing runs and cancel stale ones, a few requests at a time."""
     report = SyncReport(wanted=len(planned))
     wanted = {p.key: p for p in planned}
+    gate = asyncio.Semaphore(concurrency)
     async with get_client() as client:
-        scheduled = await scheduled_runs(client)
-        existing = {r.idempotency_key: r for r in scheduled if r.idempotency_key}
-        for key, run in existing.items():
-            if key in wanted:
-                report.kept += 1
-            else:
+        existing = {r.idempotency_key: r for r in await scheduled_runs(client)
+                    if r.idempotency_key}
+
+        async def cancel(run: FlowRun) -> None:
+            async with gate:
                 await client.set_flow_run_state(run.id, Cancelled(
                     message="Không còn trong kế hoạch / no longer in the plan"), force=True)
-                report.cancelled += 1
-        for key, p in wanted.items():
-            if key in existing:
-                continue
-            run = await arun_deployment(LADDER_DEPLOYMENT, client=client,
-                                       parameters={"agreement": p.code, "at": p.at.isoformat()},
-                                       scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
-                                       idempotency_key=key, timeout=0, as_subflow=False)
-            if run.state is not None and run.state.type == StateType.CANCELLED:
-                # planned again after a cancellation: the old key is spent
-                await arun_deployment(LADDER_DEPLOYMENT, client=client,
-                                     parameters={"agreement": p.code, "at": p.at.isoformat()},
-                                     scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
-                                     idempotency_key=f"{key}:again:{run.id}", timeout=0,
-                                     as_subflow=False)
-            report.created += 1
-            report.names.append(p.name)
+
+        async def create(key: str, p: PlannedRun) -> None:
+            async with gate:
+                params = {"agreement": p.code, "at": p.at.isoformat()}
+                run = await arun_deployment(
+                    LADDER_DEPLOYMENT, client=client, parameters=params, scheduled_time=p.at,
+                    flow_run_name=p.name, tags=p.tags, idempotency_key=key, timeout=0,
+                    as_subflow=False)
+                if run.state is not None and run.state.type == StateType.CANCELLED:
+                    # planned again after a cancellation: the old key is spent
+                    await arun_deployment(
+                        LADDER_DEPLOYMENT, client=client, parameters=params,
+                        scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
+                        idempotency_key=f"{key}:again:{run.id}", timeout=0, as_subflow=False)
+
+        stale = [run for key, run in existing.items() if key not in wanted]
+        missing = [(key, p) for key, p in wanted.items() if key not in existing]
+        await asyncio.gather(*(cancel(run) for run in stale))
+        await asyncio.gather(*(create(key, p) for key, p in missing))
+        report.cancelled, report.created = len(stale), len(missing)
+        report.kept = len(existing) - len(stale)
+        report.names = [p.name for _key, p in missing]
     return report
 
 
