@@ -76,7 +76,7 @@ def ladder(agreement: str, at: str | None = None) -> int:
 
 
 @flow(name="sweep")
-def sweep(at: str | None = None) -> int:
+def sweep(at: str | None = None, send: bool = True) -> int:
     """Catch up every agreement: fire whatever is due (missed runs included), send, show.
 
     One batch for all agreements (a task per agreement would cost Prefect ~50 ms each);
@@ -94,7 +94,7 @@ def sweep(at: str | None = None) -> int:
         by_agreement.setdefault(item.agreement_code, []).append(item.action)
     for code, actions in sorted(by_agreement.items()):
         logger.info(summary_sentence(actions, code))
-    report = deliver(when)
+    report = deliver(when) if send else SendReport()
     active = work.active_codes(app)
     codes = sorted(by_agreement) + [c for c in active if c not in by_agreement]
     for code in codes[:PUBLISH_AT_MOST]:  # those with activity first

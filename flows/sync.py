@@ -11,8 +11,11 @@ cancelled.
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
@@ -25,6 +28,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments.flow_runs import arun_deployment
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled
 from sqlmodel import select
 
@@ -35,6 +39,7 @@ from models.ladder_state import load_stored, upcoming_fire_days
 from models.tables import Agreement
 
 LADDER_DEPLOYMENT = "ladder/ladder"
+T = TypeVar("T")
 TAG = "phoihop"
 PAGE = 200
 
@@ -74,10 +79,11 @@ def planned_runs(app: App, now: datetime, horizon_days: int) -> list[PlannedRun]
         for code in work.active_codes(app):
             row = s.exec(select(Agreement).where(
                 Agreement.code == code)).one()
-            agreement = load_stored(s, app, row).agreement
-            tz = agreement.timezone
+            loaded = load_stored(s, app, row)
+            agreement, tz = loaded.agreement, loaded.agreement.timezone
             today = now.astimezone(zone(tz)).date()
-            days = upcoming_fire_days(s, app, code, today, today + timedelta(days=horizon_days))
+            days = upcoming_fire_days(s, app, code, today, today + timedelta(days=horizon_days),
+                                      loaded)
             for day, parties in days.items():
                 at = local_instant(day, agreement.ladder.send_at or time(8, 0), tz)
                 if at >= now:
@@ -99,6 +105,19 @@ async def scheduled_runs(client: PrefectClient) -> list[FlowRun]:
             return out
 
 
+async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
+    """A busy server (503, 429: measured with Prefect on SQLite under 8 concurrent
+    creates) is asked again with backoff; idempotency keys make that safe."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code not in (429, 503) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")
+
+
 async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncReport:
     """Create missing runs and cancel stale ones, a few requests at a time."""
     report = SyncReport(wanted=len(planned))
@@ -110,22 +129,23 @@ async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncRepo
 
         async def cancel(run: FlowRun) -> None:
             async with gate:
-                await client.set_flow_run_state(run.id, Cancelled(
-                    message="Không còn trong kế hoạch / no longer in the plan"), force=True)
+                await _retrying(lambda: client.set_flow_run_state(run.id, Cancelled(
+                    message="Không còn trong kế hoạch / no longer in the plan"), force=True))
 
         async def create(key: str, p: PlannedRun) -> None:
             async with gate:
                 params = {"agreement": p.code, "at": p.at.isoformat()}
-                run = await arun_deployment(
+                run = await _retrying(lambda: arun_deployment(
                     LADDER_DEPLOYMENT, client=client, parameters=params, scheduled_time=p.at,
                     flow_run_name=p.name, tags=p.tags, idempotency_key=key, timeout=0,
-                    as_subflow=False)
+                    as_subflow=False))
                 if run.state is not None and run.state.type == StateType.CANCELLED:
                     # planned again after a cancellation: the old key is spent
-                    await arun_deployment(
+                    again = f"{key}:again:{run.id}"
+                    await _retrying(lambda: arun_deployment(
                         LADDER_DEPLOYMENT, client=client, parameters=params,
                         scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
-                        idempotency_key=f"{key}:again:{run.id}", timeout=0, as_subflow=False)
+                        idempotency_key=again, timeout=0, as_subflow=False))
 
         stale = [run for key, run in existing.items() if key not in wanted]
         missing = [(key, p) for key, p in wanted.items() if key not in existing]

@@ -162,13 +162,13 @@ def reschedule(s: Session, app: App, o: Obligation, agreement: CoreAgreement) ->
     o.next_fire = next_fire(times, spent) if o.status == "open" else None
 
 
-def upcoming_fire_days(s: Session, app: App, agreement_code: str, start: date, end: date
-                       ) -> dict[date, set[str]]:
+def upcoming_fire_days(s: Session, app: App, agreement_code: str, start: date, end: date,
+                       loaded: LoadedAgreement | None = None) -> dict[date, set[str]]:
     """Local days in [start, end] on which open obligations have a step, with their parties."""
     row = s.exec(select(Agreement).where(Agreement.code == agreement_code)).first()
     if row is None:
         return {}
-    la = load_stored(s, app, row)
+    la = loaded or load_stored(s, app, row)
     a, tz = la.agreement, la.agreement.timezone
     opened = list(s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
                                                   Obligation.status == "open")))
