@@ -31,9 +31,6 @@ class Party:
     short: str | None = None
     contacts: tuple[Contact, ...] = ()
 
-    def contacts_with(self, role: str) -> tuple[Contact, ...]:
-        return tuple(c for c in self.contacts if c.role == role)
-
     def has_role(self, role: str) -> bool:
         return any(c.role == role for c in self.contacts)
 

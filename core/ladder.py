@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from core.agreement import Agreement, Contact, Ladder, LadderStep
-from core.calendar import WorkCalendar, end_of_day, iso, local_instant, zone
+from core.calendar import WorkCalendar, iso, local_instant, zone
 from core.expand import Obligation, Plan
 from core.replies import Reply
 
@@ -193,7 +193,3 @@ def apply_reply(track: _Track | None, reply: Reply, cal: WorkCalendar, a: Agreem
 def extended_due(until: date, cal: WorkCalendar, due_adjust: str) -> date:
     """An extension moves the due date to the granted date, then `due_adjust`."""
     return cal.adjust(until, due_adjust)
-
-
-def deadline_of(due: date, tz: str) -> datetime:
-    return end_of_day(due, tz)

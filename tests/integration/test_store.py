@@ -136,3 +136,32 @@ def test_listing_filters(app, clock):
     assert total == 3
     assert {r.label for r in rows} == {"2022-H1", "review-1", "2022"}
     assert all_open == 165
+
+
+def test_coordinator_decisions_on_a_submitted_reply(app, clock):
+    from models.replies import ReplyRefused, decide_reply
+
+    clock.at = datetime(2024, 1, 2, tzinfo=UTC)
+    import_agreement(app, BASE.encode(), "am.yaml")
+    key = "AM-1/a/so/2024"
+    with app.session(write=True) as s:
+        first = record_reply(s, app, obligation_key=key, status="done",
+                             at=datetime(2024, 12, 1, tzinfo=UTC))
+        decide_reply(s, app, first.id, "returned", "Thiếu số liệu quý 4",
+                     datetime(2024, 12, 2, tzinfo=UTC))
+    with app.session() as s:
+        o = s.exec(select(Obligation).where(Obligation.key == key)).one()
+    assert o.status == "open" and o.next_fire is not None  # the ladder resumes
+    with app.session(write=True) as s:
+        second = record_reply(s, app, obligation_key=key, status="done",
+                              at=datetime(2024, 12, 3, tzinfo=UTC))
+        decide_reply(s, app, second.id, "accepted", None, datetime(2024, 12, 4, tzinfo=UTC))
+    with app.session() as s:
+        o = s.exec(select(Obligation).where(Obligation.key == key)).one()
+        versions = s.exec(select(Reply.version, Reply.decision).where(
+            Reply.obligation_id == o.id).order_by(Reply.version)).all()
+    assert o.status == "accepted" and o.next_fire is None
+    assert versions == [(1, "returned"), (2, "accepted")]
+    with pytest.raises(ReplyRefused), app.session(write=True) as s:
+        record_reply(s, app, obligation_key=key, status="in_progress", percent=10,
+                     at=datetime(2024, 12, 5, tzinfo=UTC))
