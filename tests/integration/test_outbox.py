@@ -35,6 +35,14 @@ def mailer(app, smtp):
     return bootstrap(settings, clock=app.clock)
 
 
+def requests_fired(app, clock):
+    """Quảng Trị registered at signing; the ten 2022-H1 requests fired on 15/06/2022."""
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(app, QT.read_bytes(), str(QT))
+    fire(app, date(2022, 6, 15))
+    return local_instant(date(2022, 6, 15), time(8, 0), TZ)
+
+
 def fire(app, day: date) -> int:
     now = local_instant(day, time(8, 0), TZ)
     with app.session(write=True) as s:
@@ -86,10 +94,7 @@ def test_digest_one_message_for_several_items(mailer, smtp, clock):
 
 def test_permanent_failure_is_dead_and_reported_once(mailer, smtp, clock):
     smtp.sink.refuse["hoa.lt@sogddt.quangtri.example"] = "550 5.1.1 no such user"
-    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
-    import_agreement(mailer, QT.read_bytes(), str(QT))
-    fire(mailer, date(2022, 6, 15))
-    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    now = requests_fired(mailer, clock)
     first = send_pending(mailer, now, worker="w1")
     assert first.dead == 1 and first.sent == 10  # 9 requests + 1 report to the coordinator
     with mailer.session() as s:
@@ -104,10 +109,7 @@ def test_permanent_failure_is_dead_and_reported_once(mailer, smtp, clock):
 
 def test_transient_failure_retries_with_backoff_then_sends(mailer, smtp, clock):
     smtp.sink.refuse["hoa.lt@sogddt.quangtri.example"] = "451 4.3.0 try later"
-    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
-    import_agreement(mailer, QT.read_bytes(), str(QT))
-    fire(mailer, date(2022, 6, 15))
-    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    now = requests_fired(mailer, clock)
     assert send_pending(mailer, now, worker="w1").retried == 1
     with mailer.session() as s:
         row = s.exec(select(OutboxMessage).where(
@@ -119,10 +121,7 @@ def test_transient_failure_retries_with_backoff_then_sends(mailer, smtp, clock):
 
 
 def test_expired_lease_is_unknown_then_resent_with_the_same_message_id(mailer, smtp, clock):
-    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
-    import_agreement(mailer, QT.read_bytes(), str(QT))
-    fire(mailer, date(2022, 6, 15))
-    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    now = requests_fired(mailer, clock)
     from notifications.outbox import claim
 
     rows, _ = claim(mailer, now, "crashed-worker", limit=1)  # claimed, then the worker died
