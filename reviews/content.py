@@ -69,6 +69,7 @@ def build(plan: Plan, k: int, at: datetime, replies: Sequence[Reply], cal: WorkC
     previous = history[-1] if history else None
     tz = a.timezone
     here = _Context(tz, by_obligation, statuses, at)
+    reviews = [s for s in states if s.obligation.kind == "review"]
     out_withdrawn = [w for w in withdrawn if _in_cycle(w, cycle)]
     summary = dict(fig["totals"])
     summary["waived"] = sum(statuses.get(s.obligation.id) == "waived" for s in states)
@@ -94,7 +95,9 @@ def build(plan: Plan, k: int, at: datetime, replies: Sequence[Reply], cal: WorkC
                   "report_due": _report_due(plan, cycle, cal)},
         "summary": summary,
         "commitments": [_commitment(plan, c.id, states, here) for c in a.commitments],
-        "review_reports": [here.report(s) for s in states if s.obligation.kind == "review"],
+        "review_reports": [here.report(s) for s in reviews],
+        "review_notes": [n for s in reviews for n in here.notes(s.obligation)],
+        "review_blocked": [b for s in reviews if (b := here.blocked(s.obligation))],
         "indicators": _indicators(plan, fig, previous),
         "ratios": _ratios(plan, fig, previous),
         "history": _history(plan, [*history, fig]),

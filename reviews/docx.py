@@ -276,22 +276,29 @@ def _commitments(d: Dossier, content: dict[str, Any]) -> None:
             d.add(table(header, _report_rows(content, c["reports"], w), REPORT_WIDTHS))
         else:
             d.text(w["no_reports"], italic=True)
-        if c["notes"]:
-            d.heading(3, w["notes"])
-            d.add(table([w["party"], w["period"], w["notes"]], (
-                [_name(content, x["party"]), f"{w.period(x['label'])}\n{w.date(x['at'])}",
-                 x["text"] + (f"\n— {x['answered_by']}" if x["answered_by"] else "")]
-                for x in c["notes"]), (38, 30, 97)))
-        if c["blocked"]:
-            d.heading(3, w["blocked"])
-            d.add(table([w["party"], w["period"], w["reason"]], (
-                [_name(content, b["party"]), f"{w.period(b['label'])}\n{w.date(b['at'])}",
-                 (b["reason"] or "—") + (f"\n{b['note']}" if b["note"] else "")]
-                for b in c["blocked"]), (38, 30, 97)))
+        _notes_and_blocked(d, content, c["notes"], c["blocked"])
     if content["review_reports"]:
         d.heading(2, f"{len(content['commitments']) + 1}. {w['review_report']}")
         d.add(table(header, _report_rows(content, content["review_reports"], w),
                     REPORT_WIDTHS))
+        _notes_and_blocked(d, content, content["review_notes"], content["review_blocked"])
+
+
+def _notes_and_blocked(d: Dossier, content: dict[str, Any], notes: Sequence[dict[str, Any]],
+                       blocked: Sequence[dict[str, Any]]) -> None:
+    w = d.w
+    if notes:
+        d.heading(3, w["notes"])
+        d.add(table([w["party"], w["period"], w["notes"]], (
+            [_name(content, x["party"]), f"{w.period(x['label'])}\n{w.date(x['at'])}",
+             x["text"] + (f"\n— {x['answered_by']}" if x["answered_by"] else "")]
+            for x in notes), (38, 30, 97)))
+    if blocked:
+        d.heading(3, w["blocked"])
+        d.add(table([w["party"], w["period"], w["reason"]], (
+            [_name(content, b["party"]), f"{w.period(b['label'])}\n{w.date(b['at'])}",
+             (b["reason"] or "—") + (f"\n{b['note']}" if b["note"] else "")]
+            for b in blocked), (38, 30, 97)))
 
 
 def _indicators(d: Dossier, content: dict[str, Any], pngs: dict[str, bytes]) -> None:

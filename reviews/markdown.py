@@ -11,10 +11,19 @@ plain text in the UI.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flows.view import artifact_key, fenced
+from flows.view import artifact_key
+from flows.view import fenced as _fenced
 from reviews.wording import Words
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def fenced(text: str) -> str:
+    """Partner text in a fence no backtick run can close, without control characters."""
+    return _fenced(CONTROL.sub("", text))
 
 
 def dossier_key(code: str, cycle: int) -> str:
@@ -97,7 +106,8 @@ def _outstanding(content: dict[str, Any], w: Words) -> list[str]:
             for o in content["outstanding"][:100])))
     else:
         lines.append(w["no_outstanding"])
-    blocked = [b for c in content["commitments"] for b in c["blocked"]]
+    blocked = [*(b for c in content["commitments"] for b in c["blocked"]),
+               *content["review_blocked"]]
     if blocked:
         lines += ["", f"### {w['blocked']} ({len(blocked)})", "", fenced("\n\n".join(
             f"{names.get(b['party'], {}).get('short', b['party'])} — "
