@@ -1,47 +1,87 @@
-"""`phoihop review CODE --cycle K`: a stored agreement's review figures."""
+"""`phoihop review CODE --cycle K [--out DIR] [--at ISO]`: a stored agreement's dossier.
+
+Rebuilds the dossier of a review cycle from the database at any time: the DOCX the host
+prints, the HTML page and the charts, written to DIR (default: the data directory's
+`dossiers/CODE/cycle-K/`). `--json` prints only the figures, exactly as `phoihop dossier`
+prints them for the agreement file. `--publish` also stores the dossier for the portal
+and prints its read-only link.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
-from cli.common import fail, print_json
+from cli.common import console, fail, print_json, tr
 from cli.dossier_view import print_dossier
 from cli.store_cmds import store
 from core.calendar import parse_instant
 from core.dossier import UnknownCycle
-from models.dossier import UnknownAgreement, cycle_figures
-from models.ladder_state import load_stored
-from models.tables import Agreement
+from models.ladder_state import StoredAgreementUnreadable
+from reviews import load as loader
+from reviews.chart import FontMissing
+from reviews.cycle import Assembled, assemble, default_out_dir
+
+T = TypeVar("T")
 
 
 def review(
     code: Annotated[str, typer.Argument(help="Agreement code.")],
     cycle: Annotated[int, typer.Option(help="Review cycle number, from 1.")],
-    at: Annotated[str | None, typer.Option(help="Figures as they stand at (ISO); default now.")
-                  ] = None,
-    json: Annotated[bool, typer.Option("--json", help="The JSON of `phoihop dossier`.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for the DOCX, HTML and PNG files (default: in the data directory).")
+    ] = None,
+    at: Annotated[str | None, typer.Option(
+        help="Figures as they stand at (ISO); default now.")] = None,
+    json: Annotated[bool, typer.Option(
+        "--json", help="Print only the figures, as `phoihop dossier --json` does.")] = False,
+    publish: Annotated[bool, typer.Option(
+        "--publish", help="Also store it for the portal and print its read-only link.")
+    ] = False,
 ) -> None:
-    """The dossier figures of a stored agreement's review cycle, from the database."""
+    """Rebuild a stored agreement's review dossier (DOCX, HTML, charts) from the database."""
     app = store()
     try:
         when = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
     except ValueError:
         fail(f"--at: {at!r} is not an ISO date-time")
-    with app.session() as s:
-        try:
-            data = cycle_figures(s, app, code, cycle, when)
-        except (UnknownAgreement, UnknownCycle) as exc:
-            fail(str(exc))
-        from sqlmodel import select
-
-        row = s.exec(select(Agreement).where(Agreement.code == code)).one()
-        agreement = load_stored(s, app, row).agreement
+    now = app.now()
+    if json and out is None and not publish:
+        with app.session() as s:
+            data = _guarded(lambda: loader.build(s, app, code, cycle, when)[1])
+        print_json(data["figures"])
+        return
+    directory = out or default_out_dir(app, code, cycle)
+    with app.session(write=publish) as s:
+        result: Assembled = _guarded(lambda: assemble(
+            s, app, code, cycle, None, now, directory, at=when, publish=publish), directory)
+        agreement = loader.inputs(s, app, code).plan.agreement
     if json:
-        print_json(data)
-    else:
-        print_dossier(agreement, data)
+        print_json(result.content["figures"])
+        return
+    print_dossier(agreement, result.content["figures"])
+    stage = tr("dự thảo", "draft") if result.stage == "draft" else tr("chính thức", "final")
+    console.print(tr(f"Hồ sơ ({stage}):", f"Dossier ({stage}):"))
+    for kind in ("docx", "html"):
+        console.print(f"  {result.paths[kind]}", markup=False, highlight=False)
+    if result.url:
+        console.print(tr("Đường dẫn xem (chỉ đọc): ", "Read-only link: ") + result.url,
+                      markup=False, highlight=False)
+
+
+def _guarded(work: Callable[[], T], directory: Path | None = None) -> T:
+    """Known failures as one line each (exit 1), never a traceback."""
+    try:
+        return work()
+    except (loader.UnknownAgreement, UnknownCycle, StoredAgreementUnreadable,
+            FontMissing) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or directory}: cannot write the dossier "
+             f"({exc.strerror or exc})")
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from models.links import LinkRefused, hash_token
 from models.replies import ReplyInvalid, ReplyRefused
 from portal.i18n import TEXT
 from portal.services import csrf_ok, csrf_token, load_view, submit
+from reviews.portal_routes import dossier_router
 
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 11 * 1024 * 1024
@@ -85,9 +86,10 @@ def create_app(app: App) -> FastAPI:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; "
-            "frame-ancestors 'none'")
+        if "content-security-policy" not in response.headers:  # a route may set its own
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; "
+                "frame-ancestors 'none'")
         log.info("%s %s %s %d %.0fms", address, request.method, masked, response.status_code,
                  (time.perf_counter() - started) * 1000)
         return response
@@ -156,4 +158,5 @@ def create_app(app: App) -> FastAPI:
         return page(request, "done.html", lang, heading=TEXT[lang]["thanks"], when=when,
                     version=result[0], status=result[1])
 
+    api.include_router(dossier_router(app))
     return api

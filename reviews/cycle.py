@@ -1,0 +1,242 @@
+"""The steps of a review cycle, as the review flow calls them.
+
+1. `send_host_notice` (60 days before the meeting): the host's focal contact and head
+   learn what they host, when, what phoihop will prepare and who owes what; the
+   convener's coordinator is copied.
+2. Review reports go through the ladder like any other obligation (not here).
+3. `assemble` (draft 7 days before, final on the meeting date, or any time again): the
+   dossier content from the database, written as DOCX, HTML and PNG, stored in the
+   Review row with a read-only "dossier" link for all parties; `send_dossier` tells the
+   host and the convener (draft) or every party (final).
+4. `carry_over` (after the meeting): the cycle is closed; what was still open shows in
+   the next cycle's dossier (computed there from the same data) and the next host is
+   named.
+`run_due` does whichever of these are due, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from config.bootstrap import App
+from core.calendar import local_instant
+from core.dossier import UnknownCycle
+from models.links import Issued, issue
+from models.tables import Contact, Party, Review
+from reviews import chart, content, docx, html
+from reviews import load as loader
+from reviews.schedule import STAGE_AFTER, due_steps, later_stage, milestones
+
+DOSSIER_LINK_DAYS = 730  # a dossier link stays valid two years after the meeting
+
+
+@dataclass
+class Assembled:
+    code: str
+    cycle: int
+    stage: str
+    content: dict[str, Any]
+    paths: dict[str, Path] = field(default_factory=dict)
+    url: str | None = None  # the portal page (None when not published)
+
+
+@dataclass
+class CarryOver:
+    code: str
+    cycle: int
+    carried: list[str]  # obligation ids still open at the meeting
+    next: dict[str, Any] | None  # {"cycle", "host", "meeting", ...} or None after the last
+
+
+@dataclass
+class StepDone:
+    cycle: int
+    step: str  # host_notice | draft | final | close
+    messages: int = 0
+    assembled: Assembled | None = None
+    carried: CarryOver | None = None
+
+
+def default_out_dir(app: App, code: str, cycle: int) -> Path:
+    return app.settings.data_dir / "dossiers" / re.sub(r"[^A-Za-z0-9._-]", "_", code) / \
+        f"cycle-{cycle}"
+
+
+def file_stem(code: str, cycle: int, stage: str) -> str:
+    return f"{code}_ky-{cycle}_{'du-thao' if stage == 'draft' else 'chinh-thuc'}"
+
+
+def write_files(data: dict[str, Any], directory: Path) -> dict[str, Path]:
+    """DOCX, HTML and the charts' PNGs of one dossier; returns kind → path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pngs = chart.charts(data)
+    stem = file_stem(data["agreement"]["code"], data["cycle"]["cycle"], data["stage"])
+    paths = {"docx": directory / f"{stem}.docx", "html": directory / f"{stem}.html"}
+    paths["docx"].write_bytes(docx.render(data, pngs))
+    paths["html"].write_text(html.render(data, pngs), encoding="utf-8")
+    for name, png in pngs.items():
+        paths[name] = directory / name
+        paths[name].write_bytes(png)
+    return paths
+
+
+def dossier_link(s: Session, app: App, agreement_id: int, cycle: int, meeting: Any,
+                 tz: str, now: datetime) -> Issued:
+    expires = local_instant(meeting + timedelta(days=DOSSIER_LINK_DAYS), time(0, 0), tz)
+    return issue(s, app.secret_key, purpose="dossier", now=now, expires_at=expires,
+                 agreement_id=agreement_id, cycle=cycle)
+
+
+def portal_url(app: App, token: str) -> str:
+    return f"{app.settings.portal_url.rstrip('/')}/dossier/{token}"
+
+
+def assemble(s: Session, app: App, code: str, cycle: int, stage: str | None, now: datetime,
+             out_dir: Path | None = None, at: datetime | None = None, publish: bool = True
+             ) -> Assembled:
+    """Build the dossier of `cycle` as it stands at `at` (default `now`) and write its files.
+
+    With `publish`, the content is stored in the cycle's Review row (its stage only moves
+    forward) and the read-only dossier link is issued (or the live one reused)."""
+    got, data = loader.build(s, app, code, cycle, at or now, stage, assembled_at=now)
+    directory = out_dir or default_out_dir(app, code, cycle)
+    result = Assembled(code, cycle, data["stage"], data, write_files(data, directory))
+    if not publish:
+        return result
+    row = got.row
+    assert row.id is not None
+    review = loader.review_row(s, row.id, cycle)
+    if review is not None:
+        review.dossier, review.assembled_at = data, now
+        review.stage = later_stage(review.stage, data["stage"])
+        s.add(review)
+    meeting = got.plan.cycle(cycle).meeting  # type: ignore[union-attr]
+    link = dossier_link(s, app, row.id, cycle, meeting, row.timezone, now)
+    result.url = portal_url(app, link.token)
+    s.flush()
+    return result
+
+
+def _contacts(s: Session, agreement_id: int, wanted: list[tuple[str, str]]
+              ) -> list[tuple[str, Contact]]:
+    """Active contacts for (party, role) pairs, in that order, without repeats."""
+    rows = s.exec(select(Party.key, Contact).join(Contact, col(Contact.party_id) == Party.id)
+                  .where(Party.agreement_id == agreement_id, col(Party.active),
+                         col(Contact.active)).order_by(col(Contact.id))).all()
+    out: dict[int, tuple[str, Contact]] = {}
+    for party, role in wanted:
+        for key, contact in rows:
+            if key == party and contact.role == role and contact.id is not None:
+                out.setdefault(contact.id, (key, contact))
+    return list(out.values())
+
+
+def _enqueue(s: Session, app: App, key: str, kind: str, contact: Contact,
+             context: dict[str, Any], now: datetime) -> int:
+    from notifications.outbox import enqueue_message
+
+    return int(bool(enqueue_message(s, app, key, kind, contact, context, now)))
+
+
+def _advance(s: Session, agreement_id: int, cycle: int, stage: str) -> None:
+    review = loader.review_row(s, agreement_id, cycle)
+    if review is not None:
+        review.stage = later_stage(review.stage, stage)
+        s.add(review)
+
+
+def send_host_notice(s: Session, app: App, code: str, cycle: int, now: datetime) -> int:
+    """Tell the host what it hosts; copy the convener's coordinator. Returns messages."""
+    got, data = loader.build(s, app, code, cycle, now, "draft", assembled_at=now)
+    row, plan = got.row, got.plan
+    assert row.id is not None
+    host = data["cycle"]["host"]
+    convener = plan.agreement.convener
+    context = {
+        "type": "host_notice", "agreement_code": code, "cycle": cycle,
+        "final": data["cycle"]["final"], "covers": data["cycle"]["covers"],
+        "meeting": data["cycle"]["meeting"], "host": host,
+        "milestones": data["cycle"]["milestones"], "report_due": data["cycle"]["report_due"],
+        "owes": [{"party": p["party"], "due": p["due"], "open": p["missing"] + p["pending"],
+                  "missing": p["missing"]} for p in data["figures"]["parties"]],
+        "next": data["next"],
+    }
+    sent = 0
+    for party, contact in _contacts(s, row.id, [(host, "focal"), (host, "head"),
+                                                (convener, "coordinator")]):
+        audience = "host" if party == host and contact.role in ("focal", "head") else "convener"
+        sent += _enqueue(s, app, f"host-notice#{code}#{cycle}#{contact.id}", "host_notice",
+                         contact, {**context, "audience": audience}, now)
+    _advance(s, row.id, cycle, STAGE_AFTER["host_notice"])
+    return sent
+
+
+def send_dossier(s: Session, app: App, assembled: Assembled, now: datetime) -> int:
+    """The dossier link: to the host and the convener for a draft, to every party when
+    final. Returns the number of messages recorded."""
+    data = assembled.content
+    row = loader.agreement_row(s, assembled.code)
+    assert row.id is not None
+    host, convener = data["cycle"]["host"], data["agreement"]["convener"]
+    wanted = [(host, "focal"), (host, "head"), (convener, "coordinator")]
+    if assembled.stage == "final":
+        wanted += [(p, "focal") for p in data["signatories"]]
+    link = dossier_link(s, app, row.id, assembled.cycle,
+                        datetime.fromisoformat(data["cycle"]["meeting"]).date(), row.timezone,
+                        now)
+    context = {"type": "dossier", "agreement_code": assembled.code, "cycle": assembled.cycle,
+               "stage": assembled.stage, "final": data["cycle"]["final"],
+               "meeting": data["cycle"]["meeting"], "host": host, "link_id": link.link.id,
+               "summary": data["summary"]}
+    sent = 0
+    for _party, contact in _contacts(s, row.id, wanted):
+        sent += _enqueue(s, app, f"dossier#{assembled.code}#{assembled.cycle}#"
+                         f"{assembled.stage}#{contact.id}", "dossier", contact, context, now)
+    return sent
+
+
+def carry_over(s: Session, app: App, code: str, cycle: int, now: datetime) -> CarryOver:
+    """Close the cycle: what was open at its meeting is carried to the next dossier."""
+    got = loader.inputs(s, app, code)
+    review = got.plan.cycle(cycle)
+    if review is None:
+        raise UnknownCycle(f"agreement {code} has no review cycle {cycle}")
+    assert got.row.id is not None
+    closed_at = min(now, milestones(got.plan.agreement, review, app.calendar).final)
+    then = content.build(got.plan, cycle, closed_at, got.replies, app.calendar,
+                         stage="final", statuses=got.statuses, withdrawn=got.withdrawn)
+    _advance(s, got.row.id, cycle, STAGE_AFTER["close"])
+    return CarryOver(code, cycle, [o["obligation"] for o in then["outstanding"]], then["next"])
+
+
+def run_due(app: App, code: str, now: datetime, out_dir: Path | None = None) -> list[StepDone]:
+    """Every review step of the agreement due at `now`, in order, each committed alone."""
+    with app.session() as s:
+        got = loader.inputs(s, app, code)
+        assert got.row.id is not None
+        stages = {r.cycle: r.stage for r in s.exec(select(Review).where(
+            Review.agreement_id == got.row.id))}
+    plan, done = got.plan, []
+    for review in plan.reviews:
+        for step in due_steps(plan.agreement, review, app.calendar,
+                              stages.get(review.cycle, "planned"), now):
+            with app.session(write=True) as s:
+                done.append(_step(s, app, code, review.cycle, step, now, out_dir))
+    return done
+
+
+def _step(s: Session, app: App, code: str, cycle: int, step: str, now: datetime,
+          out_dir: Path | None) -> StepDone:
+    if step == "host_notice":
+        return StepDone(cycle, step, messages=send_host_notice(s, app, code, cycle, now))
+    if step == "close":
+        return StepDone(cycle, step, carried=carry_over(s, app, code, cycle, now))
+    assembled = assemble(s, app, code, cycle, step, now, out_dir)
+    return StepDone(cycle, step, messages=send_dossier(s, app, assembled, now),
+                    assembled=assembled)

@@ -1,0 +1,101 @@
+"""What the dossier needs, read from the database as plain data.
+
+The stored agreement's plan as last imported (withdrawn obligations are not in it: they
+come apart, as `Withdrawn`), every recorded reply in the order it was recorded
+(returned ones included: history stands), and the statuses only the database knows
+(waived, unrecorded). `content.build` on these gives the same figures as `phoihop dossier`
+on the agreement file and the equivalent replies file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from config.bootstrap import App
+from core.expand import Plan
+from models.ladder_state import LoadedAgreement, load_stored
+from models.tables import Agreement, Obligation, Reply, Review
+from reviews import content
+from reviews.content import ReplyDetail, Withdrawn
+from reviews.schedule import stage_for
+
+NOTED_STATUSES = ("waived", "unrecorded", "withdrawn")
+
+
+class UnknownAgreement(LookupError):
+    pass
+
+
+@dataclass
+class Inputs:
+    loaded: LoadedAgreement
+    replies: list[ReplyDetail]
+    statuses: dict[str, str]
+    withdrawn: list[Withdrawn]
+
+    @property
+    def row(self) -> Agreement:
+        return self.loaded.row
+
+    @property
+    def plan(self) -> Plan:
+        return self.loaded.plan
+
+
+def agreement_row(s: Session, code: str) -> Agreement:
+    row = s.exec(select(Agreement).where(Agreement.code == code)).first()
+    if row is None or row.id is None:
+        raise UnknownAgreement(f"no stored agreement {code!r} (see: phoihop agreements)")
+    return row
+
+
+def replies_of(s: Session, agreement_id: int) -> list[ReplyDetail]:
+    rows = s.exec(select(Obligation.key, Reply)
+                  .join(Reply, col(Reply.obligation_id) == Obligation.id)
+                  .where(Obligation.agreement_id == agreement_id)
+                  .order_by(col(Reply.recorded_at), col(Reply.id))).all()
+    return [ReplyDetail(obligation=key, at=r.recorded_at, status=r.status, until=r.until,
+                        values=dict(r.values or {}), percent=r.percent, reason=r.reason,
+                        note=r.note, answered_by=r.answered_by, decision=r.decision)
+            for key, r in rows]
+
+
+def inputs(s: Session, app: App, code: str) -> Inputs:
+    row = agreement_row(s, code)
+    assert row.id is not None
+    loaded = load_stored(s, app, row)
+    statuses: dict[str, str] = {}
+    withdrawn: list[Withdrawn] = []
+    for o in s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
+                                            col(Obligation.status).in_(NOTED_STATUSES))):
+        statuses[o.key] = o.status
+        if o.status == "withdrawn":
+            withdrawn.append(Withdrawn(o.key, o.party, o.commitment, o.label, o.kind,
+                                       o.planned_due, o.cycle))
+    return Inputs(loaded, replies_of(s, row.id), statuses, withdrawn)
+
+
+def build(s: Session, app: App, code: str, cycle: int, at: datetime, stage: str | None = None,
+          assembled_at: datetime | None = None) -> tuple[Inputs, dict[str, Any]]:
+    """The dossier content of a stored agreement's cycle as it stands at `at` (read only).
+
+    `stage` defaults to what the date says: the final dossier from the meeting on.
+    Raises UnknownAgreement, core.dossier.UnknownCycle, StoredAgreementUnreadable."""
+    got = inputs(s, app, code)
+    plan = got.plan
+    if stage is None:
+        review = plan.cycle(cycle)
+        stage = stage_for(plan.agreement, review, app.calendar, at) if review else "draft"
+    data = content.build(plan, cycle, at, got.replies, app.calendar, stage=stage,
+                         assembled_at=assembled_at, statuses=got.statuses,
+                         withdrawn=got.withdrawn)
+    return got, data
+
+
+def review_row(s: Session, agreement_id: int, cycle: int) -> Review | None:
+    return s.exec(select(Review).where(Review.agreement_id == agreement_id,
+                                       Review.cycle == cycle)).first()
