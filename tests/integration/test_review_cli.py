@@ -1,0 +1,84 @@
+"""`phoihop review` through the real entry point: the figures of `phoihop dossier` on the
+file, the DOCX/HTML/PNG files, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import time
+from pathlib import Path
+
+from docx import Document
+
+from config.bootstrap import bootstrap
+from config.settings import Settings
+from core.calendar import local_instant
+from core.expand import expand
+from core.parse import load_agreement
+from core.replies import load_replies
+from models.migrate import upgrade
+from models.store import import_agreement
+from tests.conftest import QT, QT_REPLIES, FixedClock
+from tests.integration.test_review_dossier import CAL, record
+
+AT = "2023-01-31T08:00:00+07:00"
+
+
+def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PHOIHOP_DATA_DIR": str(data), "PHOIHOP_LANGUAGE": "vi",
+           "COLUMNS": "160"}
+    env.pop("PHOIHOP_DATABASE_URL", None)
+    env.pop("PHOIHOP_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_review_prints_the_dossier_figures_and_writes_the_files(tmp_path: Path):
+    data = tmp_path / "data"
+    agreement, _ = load_agreement(QT.read_bytes(), str(QT))
+    clock = FixedClock(local_instant(agreement.signed_on, time(0, 0), agreement.timezone))
+    app = bootstrap(Settings(data_dir=data), clock=clock)
+    upgrade(app.engine)
+    import_agreement(app, QT.read_bytes(), str(QT))
+    plan = expand(agreement, CAL)
+    replies, _ = load_replies(QT_REPLIES.read_bytes(), "r", agreement.timezone,
+                              {o.id for o in plan.obligations})
+    record(app, replies)
+    app.engine.dispose()
+
+    stored = _run(data, "review", "QT-KHKT-2021-2025", "--cycle", "1", "--at", AT, "--json")
+    from_file = _run(data, "dossier", str(QT), "--cycle", "1", "--at", AT, "--replies",
+                     str(QT_REPLIES), "--json")
+    assert stored.returncode == 0 and from_file.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout) == json.loads(from_file.stdout)
+    assert not (data / "dossiers").exists()  # --json alone writes nothing
+
+    out = tmp_path / "out"
+    built = _run(data, "review", "QT-KHKT-2021-2025", "--cycle", "1", "--at", AT, "--out",
+                 str(out))
+    assert built.returncode == 0, built.stderr
+    docx_path = out / "QT-KHKT-2021-2025_ky-1_chinh-thuc.docx"
+    assert str(docx_path) in built.stdout and "Đến hạn 34" in built.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "QT-KHKT-2021-2025_ky-1_chinh-thuc.docx", "QT-KHKT-2021-2025_ky-1_chinh-thuc.html",
+        "qua-cac-ky.png", "ty-le-dung-han.png"]
+    doc = Document(str(docx_path))
+    assert [p.text for p in doc.paragraphs if p.style.name == "Title"] == ["HỒ SƠ SƠ KẾT"]
+
+    draft = _run(data, "review", "QT-KHKT-2021-2025", "--cycle", "2", "--at",
+                 "2024-12-13T08:00:00+07:00", "--publish")
+    assert draft.returncode == 0, draft.stderr
+    assert "dossiers/QT-KHKT-2021-2025/cycle-2/QT-KHKT-2021-2025_ky-2_du-thao.docx" in \
+        draft.stdout
+    assert "http://127.0.0.1:8600/dossier/" in draft.stdout
+
+    for args, message in (
+            (("NOPE", "--cycle", "1"), "no stored agreement 'NOPE' (see: phoihop agreements)"),
+            (("QT-KHKT-2021-2025", "--cycle", "7"),
+             "agreement QT-KHKT-2021-2025 has no review cycle 7 (cycles: 1, 2, 3)"),
+            (("QT-KHKT-2021-2025", "--cycle", "1", "--at", "hôm qua"),
+             "--at: 'hôm qua' is not an ISO date-time")):
+        bad = _run(data, "review", *args)
+        assert (bad.returncode, bad.stderr.strip()) == (1, message)
