@@ -1,0 +1,108 @@
+"""The dossier page a party opens from its read-only link, in real headless Chromium.
+
+Served by the portal (uvicorn on loopback) under its own Content-Security-Policy: the
+inline style sheet (allowed by hash) and the PNG charts (data URIs) load, nothing else
+does, partner text shows as text. Screenshots go to test-output/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time as clock
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import sync_playwright
+
+from config.bootstrap import bootstrap
+from config.settings import Settings
+from core.calendar import local_instant
+from models.migrate import upgrade
+from models.replies import record_reply
+from models.store import import_agreement
+from portal.app import create_app
+from reviews.cycle import assemble
+from tests.conftest import QT
+from tests.smtp_sink import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parents[2] / "test-output"
+TZ = "Asia/Ho_Chi_Minh"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+CODE = "QT-KHKT-2021-2025"
+
+
+@pytest.fixture
+def served(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    now = [local_instant(date(2022, 5, 18), time(0, 0), TZ)]
+    port = free_port()
+    app = bootstrap(Settings(data_dir=tmp_path, portal_url=f"http://127.0.0.1:{port}"),
+                    clock=lambda: now[0])
+    upgrade(app.engine)
+    import_agreement(app, QT.read_bytes(), str(QT))
+    with app.session(write=True) as s:
+        for key, status, when, extra in (
+                ("hoc-tap-suot-doi/so-gddt/2022", "done", date(2022, 12, 12),
+                 {"values": {"gdht-dang-ky": 1200, "gdht-dat": 1100}, "note": HOSTILE}),
+                ("hoc-tap-suot-doi/hlhpn/2022", "done", date(2022, 12, 28),
+                 {"values": {"gdht-dang-ky": 5400, "gdht-dat": 4980}}),
+                ("quy-khuyen-hoc/ldld/2022", "blocked", date(2022, 12, 10),
+                 {"reason": "Chưa vận động được doanh nghiệp; đề xuất lùi sang quý I/2023"}),
+                ("review-1/so-gddt", "done", date(2022, 11, 18), {})):
+            record_reply(s, app, obligation_key=f"{CODE}/{key}", status=status,
+                         at=local_instant(when, time(9, 0), TZ), source="test", **extra)
+    now[0] = local_instant(date(2022, 12, 20), time(8, 0), TZ)
+    with app.session(write=True) as s:
+        url = assemble(s, app, CODE, 1, "final", now[0], tmp_path / "out").url
+    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        clock.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_dossier_page_in_chromium(served):
+    OUT.mkdir(exist_ok=True)
+    refused_requests: list[str] = []
+    console: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1500})
+        page.on("requestfailed", lambda r: refused_requests.append(r.url))
+        page.on("console", lambda m: console.append(m.text))
+        response = page.goto(served)
+        assert response is not None and response.status == 200
+        assert page.title() == f"HỒ SƠ SƠ KẾT — {CODE} — Kỳ đánh giá 1"
+        assert page.locator("h1").inner_text() == "HỒ SƠ SƠ KẾT"
+        # The inline style sheet applied (its hash is in the CSP): Times New Roman, tables.
+        assert "Times New Roman" in page.evaluate(
+            "getComputedStyle(document.body).fontFamily")
+        assert page.evaluate("getComputedStyle(document.querySelector('th')).backgroundColor"
+                             ) == "rgb(231, 230, 230)"
+        # Both charts decoded from their data URIs.
+        sizes = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
+        assert sizes == [[True, 1000], [True, 1000]]
+        # The partner's markup is shown as text and never ran.
+        assert page.evaluate("window.pwned") is None
+        assert page.get_by_text(HOSTILE, exact=False).count() == 1
+        assert page.get_by_text("đề xuất lùi sang quý I/2023", exact=False).count() >= 1
+        row = page.locator("tr", has_text="Sở GD&ĐT").first.inner_text()
+        # 2022 report and review report on time; the 2022-H1 report (15/07) missing.
+        assert row.split("\t") == ["Sở GD&ĐT", "3", "2", "0", "1", "0", "66,67%"]
+        page.screenshot(path=str(OUT / "dossier-html.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(OUT / "dossier-html-390.png"))
+        browser.close()
+    assert not [u for u in refused_requests if not u.startswith("data:")]
+    assert not [m for m in console if "Content Security Policy" in m]
