@@ -23,7 +23,8 @@ from core.dossier import UnknownCycle
 from models.ladder_state import StoredAgreementUnreadable
 from reviews import load as loader
 from reviews.chart import FontMissing
-from reviews.cycle import Assembled, assemble, default_out_dir
+from reviews.cycle import Assembled, default_out_dir, prepare
+from reviews.cycle import publish as store_it
 
 T = TypeVar("T")
 
@@ -55,10 +56,13 @@ def review(
         print_json(data["figures"])
         return
     directory = out or default_out_dir(app, code, cycle)
-    with app.session(write=publish) as s:
-        result: Assembled = _guarded(lambda: assemble(
-            s, app, code, cycle, None, now, directory, at=when, publish=publish), directory)
+    with app.session() as s:
+        result: Assembled = _guarded(lambda: prepare(
+            s, app, code, cycle, None, now, directory, at=when), directory)
         agreement = loader.inputs(s, app, code).plan.agreement
+    if publish:
+        with app.session(write=True) as s:
+            store_it(s, app, result, now)
     if json:
         print_json(result.content["figures"])
         return

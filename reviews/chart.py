@@ -19,7 +19,7 @@ from reviews.wording import Words
 
 FONT_FILES = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 BOLD_FILES = ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-WIDTH = 1000
+WIDTH = 800
 INK, MUTED, GRID, BACK = (33, 37, 41), (108, 117, 125), (222, 226, 230), (255, 255, 255)
 GOOD, FAIR, POOR, NONE, BAR = (46, 125, 50), (237, 137, 0), (198, 40, 40), (173, 181, 189), \
     (31, 95, 160)
@@ -42,7 +42,7 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
 
 def _png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, "PNG", optimize=False, compress_level=6)
+    image.save(buf, "PNG", compress_level=1)
     return buf.getvalue()
 
 
@@ -65,28 +65,28 @@ def on_time_chart(content: dict[str, Any]) -> bytes:
     w = Words(content["language"], content["timezone"])
     names = content["parties"]
     parties = content["figures"]["parties"]
-    row, top, left, right = 34, 64, 330, 110
+    row, top, left, right = 28, 54, 250, 90
     height = top + row * max(len(parties), 1) + 40
     image = Image.new("RGB", (WIDTH, height), BACK)
     draw = ImageDraw.Draw(image)
-    draw.text((20, 16), w["chart_rate"], font=font(20, True), fill=INK)
+    draw.text((16, 14), w["chart_rate"], font=font(17, True), fill=INK)
     span = WIDTH - left - right
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = left + int(span * tick)
         draw.line([(x, top - 6), (x, top + row * len(parties))], fill=GRID, width=1)
-        draw.text((x, top + row * len(parties) + 6), w.rate(tick), font=font(13), fill=MUTED,
+        draw.text((x, top + row * len(parties) + 6), w.rate(tick), font=font(11), fill=MUTED,
                   anchor="ma")
     for n, p in enumerate(parties):
         y = top + n * row
-        label = _fit(draw, names.get(p["party"], {}).get("short", p["party"]), font(15),
-                     left - 30)
-        draw.text((left - 12, y + row // 2), label, font=font(15), fill=INK, anchor="rm")
+        label = _fit(draw, names.get(p["party"], {}).get("short", p["party"]), font(13),
+                     left - 24)
+        draw.text((left - 10, y + row // 2), label, font=font(13), fill=INK, anchor="rm")
         rate = p["on_time_rate"]
         if isinstance(rate, int | float):
-            draw.rectangle([left, y + 6, left + max(int(span * rate), 2), y + row - 6],
+            draw.rectangle([left, y + 5, left + max(int(span * rate), 2), y + row - 5],
                            fill=_colour(rate))
         draw.text((left + (int(span * rate) if isinstance(rate, int | float) else 0) + 8,
-                   y + row // 2), w.rate(rate), font=font(15, True), fill=INK, anchor="lm")
+                   y + row // 2), w.rate(rate), font=font(13, True), fill=INK, anchor="lm")
     return _png(image)
 
 
@@ -104,40 +104,40 @@ def over_cycles_chart(content: dict[str, Any]) -> bytes:
     w = Words(content["language"], content["timezone"])
     cycles = content["history"]["cycles"]
     panels = _panels(content, w)
-    cols, pw, ph, top = 2, WIDTH // 2, 230, 56
+    cols, pw, ph, top = 2, WIDTH // 2, 180, 48
     rows = (len(panels) + cols - 1) // cols
     image = Image.new("RGB", (WIDTH, top + rows * ph + 10), BACK)
     draw = ImageDraw.Draw(image)
-    draw.text((20, 16), w["chart_indicators"], font=font(20, True), fill=INK)
+    draw.text((16, 14), w["chart_indicators"], font=font(17, True), fill=INK)
     for n, (label, kind, values) in enumerate(panels):
-        x0, y0 = (n % cols) * pw + 20, top + (n // cols) * ph
-        _panel(draw, w, (x0, y0, pw - 40, ph - 20), label, kind, cycles, values)
+        x0, y0 = (n % cols) * pw + 16, top + (n // cols) * ph
+        _panel(draw, w, (x0, y0, pw - 32, ph - 16), label, kind, cycles, values)
     return _png(image)
 
 
 def _panel(draw: ImageDraw.ImageDraw, w: Words, box: tuple[int, int, int, int], label: str,
            kind: str, cycles: Sequence[int], values: Sequence[object]) -> None:
     x0, y0, width, height = box
-    draw.text((x0, y0), _fit(draw, label, font(14, True), width), font=font(14, True), fill=INK)
+    draw.text((x0, y0), _fit(draw, label, font(12, True), width), font=font(12, True), fill=INK)
     numbers = [v for v in values if isinstance(v, int | float)]
     scale = 1.0 if kind == "rate" else 100.0 if kind == "percent" else max(numbers, default=0)
-    base_y, bar_top = y0 + height - 22, y0 + 44
+    base_y, bar_top = y0 + height - 18, y0 + 36
     draw.line([(x0, base_y), (x0 + width, base_y)], fill=GRID, width=1)
     slot = width // max(len(cycles), 1)
     for i, (k, v) in enumerate(zip(cycles, values, strict=True)):
         cx = x0 + slot * i + slot // 2
         draw.text((cx, base_y + 4), f"{'Kỳ' if w.language == 'vi' else 'Cycle'} {k}",
-                  font=font(12), fill=MUTED, anchor="ma")
+                  font=font(11), fill=MUTED, anchor="ma")
         if not isinstance(v, int | float):
-            draw.text((cx, base_y - 8), "—", font=font(13), fill=MUTED, anchor="md")
+            draw.text((cx, base_y - 8), "—", font=font(12), fill=MUTED, anchor="md")
             continue
         h = int((base_y - bar_top) * (v / scale)) if scale else 0
-        half = min(36, slot // 3)
+        half = min(30, slot // 3)
         draw.rectangle([cx - half, base_y - max(h, 1), cx + half, base_y],
                        fill=_colour(v) if kind == "rate" else BAR)
         text = w.rate(v) if kind == "rate" else (w.number(v) + ("%" if kind == "percent"
                                                                 else ""))
-        draw.text((cx, base_y - max(h, 1) - 4), text, font=font(12, True), fill=INK,
+        draw.text((cx, base_y - max(h, 1) - 4), text, font=font(11, True), fill=INK,
                   anchor="md")
 
 

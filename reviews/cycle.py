@@ -97,30 +97,39 @@ def portal_url(app: App, token: str) -> str:
     return f"{app.settings.portal_url.rstrip('/')}/dossier/{token}"
 
 
-def assemble(s: Session, app: App, code: str, cycle: int, stage: str | None, now: datetime,
-             out_dir: Path | None = None, at: datetime | None = None, publish: bool = True
-             ) -> Assembled:
-    """Build the dossier of `cycle` as it stands at `at` (default `now`) and write its files.
-
-    With `publish`, the content is stored in the cycle's Review row (its stage only moves
-    forward) and the read-only dossier link is issued (or the live one reused)."""
-    got, data = loader.build(s, app, code, cycle, at or now, stage, assembled_at=now)
+def prepare(s: Session, app: App, code: str, cycle: int, stage: str | None, now: datetime,
+            out_dir: Path | None = None, at: datetime | None = None) -> Assembled:
+    """Build the dossier of `cycle` as it stands at `at` (default `now`) and write its
+    files. Reads only: run it outside a write transaction, then `publish`."""
+    _got, data = loader.build(s, app, code, cycle, at or now, stage, assembled_at=now)
     directory = out_dir or default_out_dir(app, code, cycle)
-    result = Assembled(code, cycle, data["stage"], data, write_files(data, directory))
-    if not publish:
-        return result
-    row = got.row
+    return Assembled(code, cycle, data["stage"], data, write_files(data, directory))
+
+
+def publish(s: Session, app: App, assembled: Assembled, now: datetime) -> Assembled:
+    """Store the content in the cycle's Review row (its stage only moves forward) and
+    issue the read-only dossier link (or reuse the live one)."""
+    data = assembled.content
+    row = loader.agreement_row(s, assembled.code)
     assert row.id is not None
-    review = loader.review_row(s, row.id, cycle)
+    review = loader.review_row(s, row.id, assembled.cycle)
     if review is not None:
         review.dossier, review.assembled_at = data, now
         review.stage = later_stage(review.stage, data["stage"])
         s.add(review)
-    meeting = got.plan.cycle(cycle).meeting  # type: ignore[union-attr]
-    link = dossier_link(s, app, row.id, cycle, meeting, row.timezone, now)
-    result.url = portal_url(app, link.token)
+    meeting = datetime.fromisoformat(data["cycle"]["meeting"]).date()
+    link = dossier_link(s, app, row.id, assembled.cycle, meeting, row.timezone, now)
+    assembled.url = portal_url(app, link.token)
     s.flush()
-    return result
+    return assembled
+
+
+def assemble(s: Session, app: App, code: str, cycle: int, stage: str | None, now: datetime,
+             out_dir: Path | None = None, at: datetime | None = None, publish_it: bool = True
+             ) -> Assembled:
+    """`prepare` and, unless told not to, `publish`, in the caller's session."""
+    result = prepare(s, app, code, cycle, stage, now, out_dir, at)
+    return publish(s, app, result, now) if publish_it else result
 
 
 def _contacts(s: Session, agreement_id: int, wanted: list[tuple[str, str]]
@@ -226,17 +235,28 @@ def run_due(app: App, code: str, now: datetime, out_dir: Path | None = None) -> 
     for review in plan.reviews:
         for step in due_steps(plan.agreement, review, app.calendar,
                               stages.get(review.cycle, "planned"), now):
-            with app.session(write=True) as s:
-                done.append(_step(s, app, code, review.cycle, step, now, out_dir))
+            done.append(run_step(app, code, review.cycle, step, now, out_dir))
     return done
 
 
-def _step(s: Session, app: App, code: str, cycle: int, step: str, now: datetime,
-          out_dir: Path | None) -> StepDone:
+def run_step(app: App, code: str, cycle: int, step: str, now: datetime,
+             out_dir: Path | None = None) -> StepDone:
+    """One step; a dossier is built in a read transaction and stored in a short write."""
+    if step in ("draft", "final"):
+        with app.session() as s:
+            assembled = prepare(s, app, code, cycle, step, now, out_dir)
+        with app.session(write=True) as s:
+            publish(s, app, assembled, now)
+            sent = send_dossier(s, app, assembled, now)
+        return StepDone(cycle, step, messages=sent, assembled=assembled)
+    with app.session(write=True) as s:
+        return _step(s, app, code, cycle, step, now)
+
+
+def _step(s: Session, app: App, code: str, cycle: int, step: str, now: datetime
+          ) -> StepDone:
     if step == "host_notice":
         return StepDone(cycle, step, messages=send_host_notice(s, app, code, cycle, now))
     if step == "close":
         return StepDone(cycle, step, carried=carry_over(s, app, code, cycle, now))
-    assembled = assemble(s, app, code, cycle, step, now, out_dir)
-    return StepDone(cycle, step, messages=send_dossier(s, app, assembled, now),
-                    assembled=assembled)
+    raise ValueError(f"unknown review step {step!r}")

@@ -19,6 +19,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -126,6 +127,12 @@ def _style(doc: DocumentObject, name: str, size: int, bold: bool | None = None) 
 
 
 def _new_document() -> DocumentObject:
+    """A fresh document from the styled template (styled once per process)."""
+    return Document(io.BytesIO(_template()))
+
+
+@lru_cache(maxsize=1)
+def _template() -> bytes:
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
@@ -145,7 +152,9 @@ def _new_document() -> DocumentObject:
     if rule is not None:  # the template's Title has a blue rule under it
         rule.getparent().remove(rule)
     doc.styles["Heading 3"].font.italic = True
-    return doc
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
 
 
 class Dossier:
@@ -178,11 +187,12 @@ class Dossier:
                  f"</w:drawing></w:r></w:p>")
 
     def finish(self) -> bytes:
-        body = parse_xml(f'<w:body {nsdecls("w", "r", "wp", "a", "pic")}>'
-                         + "".join(self.parts) + "</w:body>")
-        sect = self.doc.element.body.sectPr
-        for child in list(body):
-            sect.addprevious(child)
+        """The document part parsed once from the collected body and the template's page
+        setup (moving hundreds of parsed elements into the template's tree costs more)."""
+        sect = etree.tostring(self.doc.element.body.sectPr, encoding="unicode")
+        self.doc.part._element = parse_xml(  # the part's XML, saved as is
+            f'<w:document {nsdecls("w", "r", "wp", "a", "pic")}><w:body>'
+            + "".join(self.parts) + sect + "</w:body></w:document>")
         buf = io.BytesIO()
         self.doc.save(buf)
         return buf.getvalue()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from config.bootstrap import App
@@ -54,14 +55,20 @@ def agreement_row(s: Session, code: str) -> Agreement:
 
 
 def replies_of(s: Session, agreement_id: int) -> list[ReplyDetail]:
-    rows = s.exec(select(Obligation.key, Reply)
-                  .join(Reply, col(Reply.obligation_id) == Obligation.id)
-                  .where(Obligation.agreement_id == agreement_id)
-                  .order_by(col(Reply.recorded_at), col(Reply.id))).all()
-    return [ReplyDetail(obligation=key, at=r.recorded_at, status=r.status, until=r.until,
-                        values=dict(r.values or {}), percent=r.percent, reason=r.reason,
-                        note=r.note, answered_by=r.answered_by, decision=r.decision)
-            for key, r in rows]
+    """Columns, not ORM objects: a national run reads hundreds of thousands of replies."""
+    r = Reply.__table__.c  # type: ignore[attr-defined]
+    o = Obligation.__table__.c  # type: ignore[attr-defined]
+    rows = s.execute(sa.select(o.key, r.recorded_at, r.status, r.until, r["values"], r.percent,
+                               r.reason, r.note, r.answered_by, r.decision)
+                     .join_from(Obligation.__table__, Reply.__table__,  # type: ignore[attr-defined]
+                                r.obligation_id == o.id)
+                     .where(o.agreement_id == agreement_id)
+                     .order_by(r.recorded_at, r.id)).all()
+    return [ReplyDetail(obligation=key, at=at, status=status, until=until,
+                        values=dict(values or {}), percent=percent, reason=reason, note=note,
+                        answered_by=answered_by, decision=decision)
+            for key, at, status, until, values, percent, reason, note, answered_by, decision
+            in rows]
 
 
 def inputs(s: Session, app: App, code: str) -> Inputs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
@@ -125,11 +126,12 @@ class Words:
         return self.w[key]
 
     def date(self, d: date | str | None) -> str:
+        """dd/mm/yyyy of a date, an ISO date, or an ISO instant (its local day)."""
         if d is None:
             return "—"
         if isinstance(d, str):
-            d = date.fromisoformat(d[:10]) if len(d) <= 10 else self.local(d).date()
-        return format_date(d, "dd/MM/yyyy", locale=self.language)
+            return _show_iso(d, self.tz, self.language)
+        return _show_date(d, self.language)
 
     def local(self, instant: str | datetime) -> datetime:
         dt = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
@@ -174,6 +176,18 @@ class Words:
                                                m=f"{d.month:02d}", y=d.year)
         return self.w["place_date"].format(place=place,
                                            dd=format_date(d, "d MMMM yyyy", locale="en"))
+
+
+@lru_cache(maxsize=4096)
+def _show_date(d: date, language: str) -> str:
+    return format_date(d, "dd/MM/yyyy", locale=language)
+
+
+@lru_cache(maxsize=4096)
+def _show_iso(text: str, tz: str, language: str) -> str:
+    if len(text) <= 10:
+        return _show_date(date.fromisoformat(text), language)
+    return _show_date(datetime.fromisoformat(text).astimezone(zone(tz)).date(), language)
 
 
 def place_of(names: Sequence[str]) -> str:

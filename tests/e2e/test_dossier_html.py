@@ -24,6 +24,7 @@ from models.migrate import upgrade
 from models.replies import record_reply
 from models.store import import_agreement
 from portal.app import create_app
+from reviews import chart
 from reviews.cycle import assemble
 from tests.conftest import QT
 from tests.smtp_sink import free_port
@@ -92,7 +93,7 @@ def test_dossier_page_in_chromium(served):
                              ) == "rgb(231, 230, 230)"
         # Both charts decoded from their data URIs.
         sizes = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
-        assert sizes == [[True, 1000], [True, 1000]]
+        assert sizes == [[True, chart.WIDTH], [True, chart.WIDTH]]
         # The partner's markup is shown as text and never ran.
         assert page.evaluate("window.pwned") is None
         assert page.get_by_text(HOSTILE, exact=False).count() == 1
