@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                          "floor": ""})
             continue
         with console.status(f"{area}…"):
-            rows += module.run(count) if area in ("core", "flows") else module.run()
+            rows += module.run(count) if area in ("core", "flows", "dossier") else module.run()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append({"benchmark": "peak memory (max RSS of the run)", "figure": f"{peak:.0f} MiB",
                  "target": "≤ 1024 MiB", "ok": peak <= 1024, "floor": ""})

@@ -40,9 +40,25 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     raise FontMissing("DejaVu Sans is not installed (Debian: apt-get install fonts-dejavu-core)")
 
 
+@lru_cache(maxsize=1)
+def _palette() -> Image.Image:
+    """White, then ramps from white to each colour drawn (anti-aliased edges and text)."""
+    colours: list[tuple[int, ...]] = [BACK]
+    for c in (INK, MUTED, GRID, GOOD, FAIR, POOR, NONE, BAR):
+        for k in range(1, 9):
+            shade = tuple(round(255 + (ch - 255) * k / 8) for ch in c)
+            if max(abs(255 - ch) for ch in shade) >= 12 and shade not in colours:
+                colours.append(shade)
+    image = Image.new("P", (1, 1))
+    image.putpalette([v for c in colours for v in c])
+    return image
+
+
 def _png(image: Image.Image) -> bytes:
+    """An 8-bit palette PNG: a third of the bytes, and far faster to encode than RGB."""
     buf = io.BytesIO()
-    image.save(buf, "PNG", compress_level=1)
+    image.quantize(palette=_palette(), dither=Image.Dither.NONE).save(buf, "PNG",
+                                                                      compress_level=6)
     return buf.getvalue()
 
 

@@ -142,12 +142,12 @@ class Words:
             return "—"
         if isinstance(v, bool) or not isinstance(v, int | float):
             return str(v)
-        return format_decimal(v, locale=self.language)
+        return _decimal(v, self.language)
 
     def rate(self, v: object) -> str:
         if not isinstance(v, int | float):
             return "—"
-        return format_percent(v, "#,##0.##%", locale=self.language)
+        return _percent(v, self.language)
 
     def signed(self, v: object, percent_points: bool = False) -> str:
         if not isinstance(v, int | float):
@@ -176,6 +176,16 @@ class Words:
                                                m=f"{d.month:02d}", y=d.year)
         return self.w["place_date"].format(place=place,
                                            dd=format_date(d, "d MMMM yyyy", locale="en"))
+
+
+@lru_cache(maxsize=4096)
+def _decimal(v: float, language: str) -> str:
+    return format_decimal(v, locale=language)
+
+
+@lru_cache(maxsize=4096)
+def _percent(v: float, language: str) -> str:
+    return format_percent(v, "#,##0.##%", locale=language)
 
 
 @lru_cache(maxsize=4096)
