@@ -390,7 +390,7 @@ def _outstanding(d: Dossier, content: dict[str, Any]) -> None:
              w.date(o["deadline"]),
              w.state(o["state"]) + (f" ({w.reply(o['latest'])})" if o["latest"] else ""),
              o["days_overdue"] or "—"] for o in content["outstanding"]),
-            (32, 58, 22, 20, 18, 15), numeric=(5,)))
+            (30, 55, 24, 23, 18, 15), numeric=(5,)))
     else:
         d.text(w["no_outstanding"], italic=True)
     if content["carried_over"]:
@@ -399,7 +399,7 @@ def _outstanding(d: Dossier, content: dict[str, Any]) -> None:
             [_name(content, o["party"]), _what(content, w, o), w.period(o["label"]),
              w.date(o["due"]),
              w.state(o["state_now"]) + (f" ({w.date(o['done_at'])})" if o["done_at"] else "")]
-            for o in content["carried_over"]), (32, 63, 22, 20, 28)))
+            for o in content["carried_over"]), (30, 60, 24, 23, 28)))
     if content["withdrawn"]:
         d.heading(2, w["withdrawn"])
         for x in content["withdrawn"]:
