@@ -104,6 +104,26 @@ def enqueue_fired(s: Session, app: App, items: Sequence[FiredItem], now: datetim
     return len(s.execute(_insert_ignore(s).returning(table.c.id), rows).all())
 
 
+def enqueue_message(s: Session, app: App, key: str, kind: str, contact: Contact,
+                    context: dict[str, Any], now: datetime) -> bool:
+    """Record one message of another kind (host notice, dossier ready) to one contact.
+
+    `context` is what the template needs (no secrets, no tokens: a link is named by its
+    `link_id`). Returns whether it was new (the same key twice records it once).
+    """
+    code = context.get("agreement_code")
+    agreement = s.exec(select(Agreement).where(Agreement.code == code)).first() if code else None
+    base = dict(kind=kind, agreement_id=agreement.id if agreement else None,
+                obligation_id=None, step=None, contact_id=contact.id, state="pending",
+                attempts=0, next_attempt_at=now, created_at=now, subject="", body_text="",
+                context={**context, "type": kind})
+    rows = _rows_for(contact, key, f"{kind}#{key}", base)
+    if not rows:
+        return False
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return bool(s.execute(_insert_ignore(s).returning(table.c.id), rows).all())
+
+
 @dataclass
 class SendReport:
     sent: int = 0
@@ -257,6 +277,21 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
             "party": party.name if party else "?", "role": target.role if target else "?",
             "attempts": first.context.get("attempts"), "error": first.context.get("error"),
             "agreement_code": agreement.code if agreement else ""})
+    elif first.context.get("type") in ("host_notice", "dossier"):
+        context = dict(first.context, recipient=name, sender=sender)
+        if "link_id" in context:
+            link = s.get(Link, context["link_id"])
+            assert link is not None
+            token = token_of(link, app.secret_key)
+            context["link"] = f"{app.settings.portal_url.rstrip('/')}/dossier/{token}"
+        for field_name in ("meeting",):
+            if isinstance(context.get(field_name), str):
+                context[field_name] = show_date(date.fromisoformat(context[field_name]),
+                                                language)
+        if isinstance(context.get("covers"), list):
+            context["covers"] = " – ".join(show_date(date.fromisoformat(d), language)
+                                           for d in context["covers"])
+        rendered = render(first.context["type"], language, context)
     else:
         items = [_item(s, app, r, now, language) for r in group]
         codes = ", ".join(sorted({i["agreement_code"] for i in items}))

@@ -132,3 +132,21 @@ def test_expired_lease_is_unknown_then_resent_with_the_same_message_id(mailer, s
     with mailer.session() as s:
         assert s.exec(select(func.count()).select_from(OutboxMessage).where(
             col(OutboxMessage.state) != "sent")).one() == 0
+
+
+def test_review_host_notice_and_dossier_link_reach_the_mail_server(mailer, smtp, clock):
+    from reviews.cycle import send_host_notice
+
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    now = local_instant(date(2024, 10, 21), time(8, 0), TZ)
+    with mailer.session(write=True) as s:
+        assert send_host_notice(s, mailer, "QT-KHKT-2021-2025", 2, now) == 3
+    with mailer.session(write=True) as s:  # the same notice again records nothing
+        assert send_host_notice(s, mailer, "QT-KHKT-2021-2025", 2, now) == 0
+    assert send_pending(mailer, now, worker="w1").sent == 3
+    to = sorted(m["To"].addresses[0].addr_spec for m in smtp.sink.messages)
+    assert to == ["bithu@tinhdoan.quangtri.example", "duc.tm@hkh.quangtri.example",
+                  "ngoc.ht@tinhdoan.quangtri.example"]
+    subject = smtp.sink.messages[0]["Subject"]
+    assert subject == "[QT-KHKT-2021-2025] Đơn vị chủ trì sơ kết kỳ 2: họp ngày 20/12/2024"
