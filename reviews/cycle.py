@@ -29,7 +29,8 @@ from core.calendar import local_instant
 from core.dossier import UnknownCycle
 from models.links import Issued, issue
 from models.tables import Contact, Party, Review
-from reviews import chart, content, docx, html
+from notifications.outbox import enqueue_message
+from reviews import chart, content, docx, html, tables
 from reviews import load as loader
 from reviews.schedule import STAGE_AFTER, due_steps, later_stage, milestones
 
@@ -146,11 +147,26 @@ def _contacts(s: Session, agreement_id: int, wanted: list[tuple[str, str]]
     return list(out.values())
 
 
-def _enqueue(s: Session, app: App, key: str, kind: str, contact: Contact,
-             context: dict[str, Any], now: datetime) -> int:
-    from notifications.outbox import enqueue_message
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to record in the outbox: `enqueue_message(s, app, key, kind, contact,
+    context, now)`; the key makes it once-only."""
 
-    return int(bool(enqueue_message(s, app, key, kind, contact, context, now)))
+    key: str
+    kind: str  # host_notice | dossier
+    contact: Contact
+    context: dict[str, Any]
+
+
+def _enqueue(s: Session, app: App, messages: list[Outgoing], now: datetime) -> int:
+    return sum(bool(enqueue_message(s, app, m.key, m.kind, m.contact, m.context, now))
+               for m in messages)
+
+
+def _audience(party: str, role: str, host: str, convener: str) -> str:
+    if party == host and role in ("focal", "head"):
+        return "host"
+    return "convener" if party == convener and role == "coordinator" else "party"
 
 
 def _advance(s: Session, agreement_id: int, cycle: int, stage: str) -> None:
@@ -160,35 +176,56 @@ def _advance(s: Session, agreement_id: int, cycle: int, stage: str) -> None:
         s.add(review)
 
 
-def send_host_notice(s: Session, app: App, code: str, cycle: int, now: datetime) -> int:
-    """Tell the host what it hosts; copy the convener's coordinator. Returns messages."""
+def host_notice_due(s: Session, app: App, code: str, cycle: int, now: datetime) -> bool:
+    """Whether the host notice of `cycle` is due at `now` and not yet sent."""
+    got = loader.inputs(s, app, code)
+    review, row = got.plan.cycle(cycle), got.row
+    if review is None or row.id is None:
+        return False
+    stored = loader.review_row(s, row.id, cycle)
+    stage = stored.stage if stored else "planned"
+    return "host_notice" in due_steps(got.plan.agreement, review, app.calendar, stage, now)
+
+
+def host_notice(s: Session, app: App, code: str, cycle: int, now: datetime
+                ) -> list[Outgoing]:
+    """The host notice: to the host's focal contact and head, the convener's coordinator
+    copied. Its context says what is hosted, when, what phoihop prepares, who owes what."""
     got, data = loader.build(s, app, code, cycle, now, "draft", assembled_at=now)
-    row, plan = got.row, got.plan
-    assert row.id is not None
-    host = data["cycle"]["host"]
-    convener = plan.agreement.convener
+    assert got.row.id is not None
+    host, convener = data["cycle"]["host"], got.plan.agreement.convener
+    names = tables.Names(data)
     context = {
         "type": "host_notice", "agreement_code": code, "cycle": cycle,
         "final": data["cycle"]["final"], "covers": data["cycle"]["covers"],
-        "meeting": data["cycle"]["meeting"], "host": host,
-        "milestones": data["cycle"]["milestones"], "report_due": data["cycle"]["report_due"],
-        "owes": [{"party": p["party"], "due": p["due"], "open": p["missing"] + p["pending"],
-                  "missing": p["missing"]} for p in data["figures"]["parties"]],
+        "meeting": data["cycle"]["meeting"], "host": names.party(host, short=False),
+        "host_id": host,
+        "prepares": {"draft": data["cycle"]["milestones"]["draft"],
+                     "final": data["cycle"]["milestones"]["final"]},
+        "report_due": data["cycle"]["report_due"],
+        "owes": [{"party": names.party(p["party"]), "party_id": p["party"], "due": p["due"],
+                  "open": p["missing"] + p["pending"], "missing": p["missing"]}
+                 for p in data["figures"]["parties"]],
         "next": data["next"],
     }
-    sent = 0
-    for party, contact in _contacts(s, row.id, [(host, "focal"), (host, "head"),
-                                                (convener, "coordinator")]):
-        audience = "host" if party == host and contact.role in ("focal", "head") else "convener"
-        sent += _enqueue(s, app, f"host-notice#{code}#{cycle}#{contact.id}", "host_notice",
-                         contact, {**context, "audience": audience}, now)
-    _advance(s, row.id, cycle, STAGE_AFTER["host_notice"])
+    return [Outgoing(f"host-notice#{code}#{cycle}#{contact.id}", "host_notice", contact,
+                     {**context, "audience": _audience(party, contact.role, host, convener)})
+            for party, contact in _contacts(s, got.row.id, [
+                (host, "focal"), (host, "head"), (convener, "coordinator")])]
+
+
+def send_host_notice(s: Session, app: App, code: str, cycle: int, now: datetime) -> int:
+    """Record the host notice's messages and mark the cycle notified; returns how many
+    messages were new (a second call records none)."""
+    sent = _enqueue(s, app, host_notice(s, app, code, cycle, now), now)
+    _advance(s, loader.agreement_row(s, code).id or 0, cycle, STAGE_AFTER["host_notice"])
     return sent
 
 
-def send_dossier(s: Session, app: App, assembled: Assembled, now: datetime) -> int:
-    """The dossier link: to the host and the convener for a draft, to every party when
-    final. Returns the number of messages recorded."""
+def dossier_messages(s: Session, app: App, assembled: Assembled, now: datetime
+                     ) -> list[Outgoing]:
+    """The dossier's read-only link: to the host and the convener's coordinator for a
+    draft; to them and every signatory's focal contact when final."""
     data = assembled.content
     row = loader.agreement_row(s, assembled.code)
     assert row.id is not None
@@ -201,13 +238,17 @@ def send_dossier(s: Session, app: App, assembled: Assembled, now: datetime) -> i
                         now)
     context = {"type": "dossier", "agreement_code": assembled.code, "cycle": assembled.cycle,
                "stage": assembled.stage, "final": data["cycle"]["final"],
-               "meeting": data["cycle"]["meeting"], "host": host, "link_id": link.link.id,
-               "summary": data["summary"]}
-    sent = 0
-    for _party, contact in _contacts(s, row.id, wanted):
-        sent += _enqueue(s, app, f"dossier#{assembled.code}#{assembled.cycle}#"
-                         f"{assembled.stage}#{contact.id}", "dossier", contact, context, now)
-    return sent
+               "meeting": data["cycle"]["meeting"],
+               "host": tables.Names(data).party(host, short=False), "host_id": host,
+               "link_id": link.link.id, "summary": data["summary"]}
+    return [Outgoing(f"dossier#{assembled.code}#{assembled.cycle}#{assembled.stage}#"
+                     f"{contact.id}", "dossier", contact,
+                     {**context, "audience": _audience(party, contact.role, host, convener)})
+            for party, contact in _contacts(s, row.id, wanted)]
+
+
+def send_dossier(s: Session, app: App, assembled: Assembled, now: datetime) -> int:
+    return _enqueue(s, app, dossier_messages(s, app, assembled, now), now)
 
 
 def carry_over(s: Session, app: App, code: str, cycle: int, now: datetime) -> CarryOver:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -31,6 +31,8 @@ from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt, RGBColor
 from lxml import etree
 
+from reviews import tables
+from reviews.tables import Table, text
 from reviews.wording import Words, place_of
 
 FONT = "Times New Roman"
@@ -38,7 +40,6 @@ BODY_PT, TITLE_PT, TABLE_PT, SMALL_PT = 13, 14, 11, 12
 TEXT_WIDTH_MM = 165  # A4 210 mm less 30 + 15 mm margins
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII")
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-REPORT_WIDTHS = (38, 27, 30, 24, 22, 24)
 CELL_STYLE = "TableText"
 
 
@@ -89,25 +90,22 @@ def _cell_style(doc: DocumentObject) -> None:
     fmt.space_before, fmt.space_after, fmt.line_spacing = Pt(1), Pt(1), 1.0
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]], widths: Sequence[int],
-          numeric: Iterable[int] = (), total: bool = False) -> str:
-    """A bordered table: header row shaded, bold and repeated on each page; `numeric`
-    columns right-aligned; with `total`, the last row bold. `widths` in millimetres."""
-    tw = [twips(w) for w in widths]
-    right = set(numeric)
+def table(t: Table) -> str:
+    """A bordered table: header row shaded, bold and repeated on each page; number
+    columns right-aligned; a total row bold."""
+    tw = [twips(w) for w in t.widths]
     xml = [f'<w:tbl><w:tblPr><w:tblStyle w:val="TableGrid"/>'
            f'<w:tblW w:w="{sum(tw)}" w:type="dxa"/><w:jc w:val="center"/>'
            f'<w:tblLayout w:type="fixed"/></w:tblPr><w:tblGrid>'
-           + "".join(f'<w:gridCol w:w="{t}"/>' for t in tw) + "</w:tblGrid>"]
+           + "".join(f'<w:gridCol w:w="{w}"/>' for w in tw) + "</w:tblGrid>"]
     xml.append("<w:tr><w:trPr><w:tblHeader/></w:trPr>" + "".join(
-        _cell(_cell_para(h, True, "center"), t, shade=True)
-        for h, t in zip(header, tw, strict=True)) + "</w:tr>")
-    body = list(rows)
-    for n, row in enumerate(body):
-        bold = total and n == len(body) - 1
+        _cell(_cell_para(h, True, "center"), w, shade=True)
+        for h, w in zip(t.header, tw, strict=True)) + "</w:tr>")
+    for n, row in enumerate(t.rows):
+        bold = t.total and n == len(t.rows) - 1
         xml.append("<w:tr><w:trPr><w:cantSplit/></w:trPr>" + "".join(
-            _cell(_cell_para(v, bold, "right" if i in right else "left"), t)
-            for i, (v, t) in enumerate(zip(row, tw, strict=True))) + "</w:tr>")
+            _cell(_cell_para(text(v), bold, "right" if i in t.numeric else "left"), w)
+            for i, (v, w) in enumerate(zip(row, tw, strict=True))) + "</w:tr>")
     xml.append("</w:tbl>")
     return "".join(xml) + para(after=2)
 
@@ -195,8 +193,8 @@ def _slim(doc: DocumentObject) -> None:
 class Dossier:
     """Collects the body's XML; `picture` embeds a PNG through python-docx."""
 
-    def __init__(self, doc: DocumentObject, w: Words) -> None:
-        self.doc, self.w = doc, w
+    def __init__(self, doc: DocumentObject, w: Words, names: tables.Names) -> None:
+        self.doc, self.w, self.names = doc, w, names
         self.parts: list[str] = []
         self.pictures = 0
 
@@ -281,130 +279,67 @@ def _summary(d: Dossier, content: dict[str, Any], pngs: dict[str, bytes]) -> Non
     if s["waived"] or s["withdrawn"] or s["unrecorded"]:
         d.text(w["waived_note"] + (f" {w['unrecorded']}: {s['unrecorded']}."
                                    if s["unrecorded"] else ""), italic=True)
-    rows = [[_name(content, p["party"]), p["due"], p["on_time"], p["late"], p["missing"],
-             p["pending"], w.rate(p["on_time_rate"])] for p in content["figures"]["parties"]]
-    t = content["figures"]["totals"]
-    rows.append([w["total"], t["due"], t["on_time"], t["late"], t["missing"], t["pending"],
-                 w.rate(content["history"]["on_time_rate"][-1])])
-    d.add(table([w["party"], w["due"], w["on_time"], w["late"], w["missing"], w["pending"],
-                 w["rate"]], rows, (49, 18, 20, 16, 16, 22, 24), numeric=range(1, 7),
-                total=True))
+    d.add(table(tables.parties(content, w, d.names)))
     d.picture(pngs.get("ty-le-dung-han.png"))
 
 
-def _report_rows(content: dict[str, Any], reports: Sequence[dict[str, Any]], w: Words
-                 ) -> list[list[str]]:
-    rows = []
-    for r in reports:
-        state = w.state(r["state"])
-        if r["status"] in ("waived", "unrecorded"):
-            state += f" ({w[r['status']].lower()})"
-        due = w.date(r["due"]) + (f" ({w['extended']} {w.date(r['extended_to'])})"
-                                  if r["extended_to"] else "")
-        latest = w.reply(r["latest"]) + (f" {r['percent']}%" if r["percent"] is not None else "")
-        if r["decision"]:
-            latest += f", {w.decision(r['decision'])}"
-        rows.append([_name(content, r["party"]), w.period(r["label"]), due, state,
-                     w.date(r["done_at"]) if r["done_at"] else "—", latest])
-    return rows
-
-
 def _commitments(d: Dossier, content: dict[str, Any]) -> None:
-    w = d.w
-    header = [w["party"], w["period"], w["deadline"], w["state"], w["date"], w["latest"]]
-    for n, c in enumerate(content["commitments"], 1):
-        d.heading(2, f"{n}. {c['title']}")
-        d.text(_name(content, c["lead"], short=False), label=w["lead"])
+    w, n = d.w, d.names
+    for k, c in enumerate(content["commitments"], 1):
+        d.heading(2, f"{k}. {c['title']}")
+        d.text(n.party(c["lead"], short=False), label=w["lead"])
         if c["support"]:
-            d.text(", ".join(_name(content, p) for p in c["support"]), label=w["support"])
+            d.text(", ".join(n.party(p) for p in c["support"]), label=w["support"])
         if c["reports"]:
-            d.add(table(header, _report_rows(content, c["reports"], w), REPORT_WIDTHS))
+            d.add(table(tables.reports(c["reports"], w, n)))
         else:
             d.text(w["no_reports"], italic=True)
-        _notes_and_blocked(d, content, c["notes"], c["blocked"])
+        _notes_and_blocked(d, c["notes"], c["blocked"])
     if content["review_reports"]:
         d.heading(2, f"{len(content['commitments']) + 1}. {w['review_report']}")
-        d.add(table(header, _report_rows(content, content["review_reports"], w),
-                    REPORT_WIDTHS))
-        _notes_and_blocked(d, content, content["review_notes"], content["review_blocked"])
+        d.add(table(tables.reports(content["review_reports"], w, n)))
+        _notes_and_blocked(d, content["review_notes"], content["review_blocked"])
 
 
-def _notes_and_blocked(d: Dossier, content: dict[str, Any], notes: Sequence[dict[str, Any]],
+def _notes_and_blocked(d: Dossier, notes: Sequence[dict[str, Any]],
                        blocked: Sequence[dict[str, Any]]) -> None:
-    w = d.w
     if notes:
-        d.heading(3, w["notes"])
-        d.add(table([w["party"], w["period"], w["notes"]], (
-            [_name(content, x["party"]), f"{w.period(x['label'])}\n{w.date(x['at'])}",
-             x["text"] + (f"\n— {x['answered_by']}" if x["answered_by"] else "")]
-            for x in notes), (38, 30, 97)))
+        d.heading(3, d.w["notes"])
+        d.add(table(tables.notes(notes, d.w, d.names)))
     if blocked:
-        d.heading(3, w["blocked"])
-        d.add(table([w["party"], w["period"], w["reason"]], (
-            [_name(content, b["party"]), f"{w.period(b['label'])}\n{w.date(b['at'])}",
-             (b["reason"] or "—") + (f"\n{b['note']}" if b["note"] else "")]
-            for b in blocked), (38, 30, 97)))
+        d.heading(3, d.w["blocked"])
+        d.add(table(tables.blocked(blocked, d.w, d.names)))
 
 
 def _indicators(d: Dossier, content: dict[str, Any], pngs: dict[str, bytes]) -> None:
-    w = d.w
-    titles = {c["id"]: c["title"] for c in content["commitments"]}
+    w, n = d.w, d.names
     if not content["indicators"]:
         d.text(w["no_indicators"], italic=True)
-    for cid in dict.fromkeys(i["commitment"] for i in content["indicators"]):
-        mine = [i for i in content["indicators"] if i["commitment"] == cid]
-        d.heading(2, titles.get(cid, cid))
-        d.add(table([w["indicator"], w["total"], w["previous"], w["change"]], (
-            [i["label"], w.number(i["total"]), w.number(i["previous"]),
-             w.signed(i["change"], i["kind"] == "percent")] for i in mine),
-            (85, 28, 28, 24), numeric=(1, 2, 3)))
-        reporting = sorted({p for i in mine for p in i["by_party"]})
-        if reporting:
-            width = max(14, (TEXT_WIDTH_MM - 45) // len(mine))
-            d.add(table([w["party"], *[i["label"] for i in mine]], (
-                [_name(content, p), *[w.number(i["by_party"].get(p)) for i in mine]]
-                for p in reporting), (45, *[width] * len(mine)),
-                numeric=range(1, len(mine) + 1)))
+    for cid, mine in tables.indicator_groups(content):
+        d.heading(2, n.titles.get(cid, cid))
+        d.add(table(tables.indicator_totals(mine, w)))
+        by_party = tables.indicator_parties(mine, w, n)
+        if by_party:
+            d.add(table(by_party))
     if content["ratios"]:
         d.heading(2, w["ratios"])
-        d.add(table([w["ratio"], w["total"], w["previous"], w["change"]], (
-            [f"{r['label']} ÷ {r['of_label']}", w.rate(r["value"]), w.rate(r["previous"]),
-             w.signed(None if r["change"] is None else r["change"] * 100, True)]
-            for r in content["ratios"]), (85, 28, 28, 24), numeric=(1, 2, 3)))
+        d.add(table(tables.ratios(content, w)))
     d.picture(pngs.get("qua-cac-ky.png"))
 
 
-def _what(content: dict[str, Any], w: Words, x: dict[str, Any]) -> str:
-    if not x["commitment"]:
-        return w["review_report"]
-    return next((c["title"] for c in content["commitments"] if c["id"] == x["commitment"]),
-                x["commitment"])
-
-
 def _outstanding(d: Dossier, content: dict[str, Any]) -> None:
-    w = d.w
+    w, n = d.w, d.names
     if content["outstanding"]:
-        d.add(table([w["party"], w["commitment"], w["period"], w["deadline"], w["state"],
-                     w["overdue_days"]], (
-            [_name(content, o["party"]), _what(content, w, o), w.period(o["label"]),
-             w.date(o["deadline"]),
-             w.state(o["state"]) + (f" ({w.reply(o['latest'])})" if o["latest"] else ""),
-             o["days_overdue"] or "—"] for o in content["outstanding"]),
-            (30, 55, 24, 23, 18, 15), numeric=(5,)))
+        d.add(table(tables.outstanding(content, w, n)))
     else:
         d.text(w["no_outstanding"], italic=True)
     if content["carried_over"]:
         d.heading(2, w["carried"])
-        d.add(table([w["party"], w["commitment"], w["period"], w["deadline"], w["now"]], (
-            [_name(content, o["party"]), _what(content, w, o), w.period(o["label"]),
-             w.date(o["due"]),
-             w.state(o["state_now"]) + (f" ({w.date(o['done_at'])})" if o["done_at"] else "")]
-            for o in content["carried_over"]), (30, 60, 24, 23, 28)))
+        d.add(table(tables.carried(content, w, n)))
     if content["withdrawn"]:
         d.heading(2, w["withdrawn"])
         for x in content["withdrawn"]:
-            d.text(f"{_name(content, x['party'])} — {_what(content, w, x)} — "
-                   f"{w.period(x['label'])}")
+            d.text(f"{n.party(x['party'])} — {n.what(x, w)} — {w.period(x['label'])}")
 
 
 def _next(d: Dossier, content: dict[str, Any]) -> None:
@@ -439,7 +374,7 @@ def render(content: dict[str, Any], pngs: dict[str, bytes]) -> bytes:
     doc.core_properties.title = _ILLEGAL.sub(
         "", f"{kind} {content['agreement']['code']} — {w['cycle']} {content['cycle']['cycle']}")
     doc.core_properties.language = "vi-VN" if w.language == "vi" else "en-GB"
-    d = Dossier(doc, w)
+    d = Dossier(doc, w, tables.Names(content))
     _header(d, content, w.local(content["assembled_at"]).date())
     _cover(d, content)
     sections = ((w["summary"], lambda: _summary(d, content, pngs)),
