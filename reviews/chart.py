@@ -62,12 +62,34 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, f: ImageFont.FreeTypeFont, width: int) -> str:
-    if draw.textlength(text, font=f) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=f) > width:
-        text = text[:-1]
-    return text + "…"
+@lru_cache(maxsize=8192)
+def _glyphs(text: str, size: int, bold: bool, anchor: str) -> tuple[Image.Image, int, int]:
+    """A text drawn once as an 8-bit mask, with its offset from the anchor point: the same
+    labels (party names, percentages, cycle numbers) recur across thousands of charts."""
+    f = font(size, bold)
+    left, top, right, bottom = (int(v) for v in f.getbbox(text, anchor=anchor))
+    mask = Image.new("L", (max(right - left, 1), max(bottom - top, 1)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, font=f, fill=255, anchor=anchor)
+    return mask, left, top
+
+
+class Canvas:
+    def __init__(self, width: int, height: int) -> None:
+        self.image = Image.new("RGB", (width, height), BACK)
+        self.draw = ImageDraw.Draw(self.image)
+
+    def text(self, xy: tuple[int, int], text: str, size: int, bold: bool = False,
+             fill: tuple[int, int, int] = INK, anchor: str = "la") -> None:
+        mask, dx, dy = _glyphs(text, size, bold, anchor)
+        self.image.paste(fill, (xy[0] + dx, xy[1] + dy), mask)
+
+    def fit(self, text: str, size: int, width: int, bold: bool = False) -> str:
+        f = font(size, bold)
+        if self.draw.textlength(text, font=f) <= width:
+            return text
+        while text and self.draw.textlength(text + "…", font=f) > width:
+            text = text[:-1]
+        return text + "…"
 
 
 def _colour(rate: object) -> tuple[int, int, int]:
@@ -82,28 +104,24 @@ def on_time_chart(content: dict[str, Any]) -> bytes:
     names = content["parties"]
     parties = content["figures"]["parties"]
     row, top, left, right = 28, 54, 250, 90
-    height = top + row * max(len(parties), 1) + 40
-    image = Image.new("RGB", (WIDTH, height), BACK)
-    draw = ImageDraw.Draw(image)
-    draw.text((16, 14), w["chart_rate"], font=font(17, True), fill=INK)
+    c = Canvas(WIDTH, top + row * max(len(parties), 1) + 40)
+    c.text((16, 14), w["chart_rate"], 17, bold=True)
     span = WIDTH - left - right
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = left + int(span * tick)
-        draw.line([(x, top - 6), (x, top + row * len(parties))], fill=GRID, width=1)
-        draw.text((x, top + row * len(parties) + 6), w.rate(tick), font=font(11), fill=MUTED,
-                  anchor="ma")
+        c.draw.line([(x, top - 6), (x, top + row * len(parties))], fill=GRID, width=1)
+        c.text((x, top + row * len(parties) + 6), w.rate(tick), 11, fill=MUTED, anchor="ma")
     for n, p in enumerate(parties):
         y = top + n * row
-        label = _fit(draw, names.get(p["party"], {}).get("short", p["party"]), font(13),
-                     left - 24)
-        draw.text((left - 10, y + row // 2), label, font=font(13), fill=INK, anchor="rm")
+        label = c.fit(names.get(p["party"], {}).get("short", p["party"]), 13, left - 24)
+        c.text((left - 10, y + row // 2), label, 13, anchor="rm")
         rate = p["on_time_rate"]
+        length = int(span * rate) if isinstance(rate, int | float) else 0
         if isinstance(rate, int | float):
-            draw.rectangle([left, y + 5, left + max(int(span * rate), 2), y + row - 5],
-                           fill=_colour(rate))
-        draw.text((left + (int(span * rate) if isinstance(rate, int | float) else 0) + 8,
-                   y + row // 2), w.rate(rate), font=font(13, True), fill=INK, anchor="lm")
-    return _png(image)
+            c.draw.rectangle([left, y + 5, left + max(length, 2), y + row - 5],
+                             fill=_colour(rate))
+        c.text((left + length + 8, y + row // 2), w.rate(rate), 13, bold=True, anchor="lm")
+    return _png(c.image)
 
 
 def _panels(content: dict[str, Any], w: Words) -> list[tuple[str, str, Sequence[object]]]:
@@ -122,39 +140,37 @@ def over_cycles_chart(content: dict[str, Any]) -> bytes:
     panels = _panels(content, w)
     cols, pw, ph, top = 2, WIDTH // 2, 180, 48
     rows = (len(panels) + cols - 1) // cols
-    image = Image.new("RGB", (WIDTH, top + rows * ph + 10), BACK)
-    draw = ImageDraw.Draw(image)
-    draw.text((16, 14), w["chart_indicators"], font=font(17, True), fill=INK)
+    c = Canvas(WIDTH, top + rows * ph + 10)
+    c.text((16, 14), w["chart_indicators"], 17, bold=True)
     for n, (label, kind, values) in enumerate(panels):
         x0, y0 = (n % cols) * pw + 16, top + (n // cols) * ph
-        _panel(draw, w, (x0, y0, pw - 32, ph - 16), label, kind, cycles, values)
-    return _png(image)
+        _panel(c, w, (x0, y0, pw - 32, ph - 16), label, kind, cycles, values)
+    return _png(c.image)
 
 
-def _panel(draw: ImageDraw.ImageDraw, w: Words, box: tuple[int, int, int, int], label: str,
+def _panel(c: Canvas, w: Words, box: tuple[int, int, int, int], label: str,
            kind: str, cycles: Sequence[int], values: Sequence[object]) -> None:
     x0, y0, width, height = box
-    draw.text((x0, y0), _fit(draw, label, font(12, True), width), font=font(12, True), fill=INK)
+    c.text((x0, y0), c.fit(label, 12, width, bold=True), 12, bold=True)
     numbers = [v for v in values if isinstance(v, int | float)]
     scale = 1.0 if kind == "rate" else 100.0 if kind == "percent" else max(numbers, default=0)
     base_y, bar_top = y0 + height - 18, y0 + 36
-    draw.line([(x0, base_y), (x0 + width, base_y)], fill=GRID, width=1)
+    c.draw.line([(x0, base_y), (x0 + width, base_y)], fill=GRID, width=1)
     slot = width // max(len(cycles), 1)
     for i, (k, v) in enumerate(zip(cycles, values, strict=True)):
         cx = x0 + slot * i + slot // 2
-        draw.text((cx, base_y + 4), f"{'Kỳ' if w.language == 'vi' else 'Cycle'} {k}",
-                  font=font(11), fill=MUTED, anchor="ma")
+        c.text((cx, base_y + 4), f"{'Kỳ' if w.language == 'vi' else 'Cycle'} {k}", 11,
+               fill=MUTED, anchor="ma")
         if not isinstance(v, int | float):
-            draw.text((cx, base_y - 8), "—", font=font(12), fill=MUTED, anchor="md")
+            c.text((cx, base_y - 8), "—", 12, fill=MUTED, anchor="md")
             continue
-        h = int((base_y - bar_top) * (v / scale)) if scale else 0
+        h = max(int((base_y - bar_top) * (v / scale)) if scale else 0, 1)
         half = min(30, slot // 3)
-        draw.rectangle([cx - half, base_y - max(h, 1), cx + half, base_y],
-                       fill=_colour(v) if kind == "rate" else BAR)
+        c.draw.rectangle([cx - half, base_y - h, cx + half, base_y],
+                         fill=_colour(v) if kind == "rate" else BAR)
         text = w.rate(v) if kind == "rate" else (w.number(v) + ("%" if kind == "percent"
                                                                 else ""))
-        draw.text((cx, base_y - max(h, 1) - 4), text, font=font(11, True), fill=INK,
-                  anchor="md")
+        c.text((cx, base_y - h - 4), text, 11, bold=True, anchor="md")
 
 
 def charts(content: dict[str, Any]) -> dict[str, bytes]:
