@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def write_files(data: dict[str, Any], directory: Path) -> dict[str, Path]:
     return paths
 
 
-def dossier_link(s: Session, app: App, agreement_id: int, cycle: int, meeting: Any,
+def dossier_link(s: Session, app: App, agreement_id: int, cycle: int, meeting: date,
                  tz: str, now: datetime) -> Issued:
     expires = local_instant(meeting + timedelta(days=DOSSIER_LINK_DAYS), time(0, 0), tz)
     return issue(s, app.secret_key, purpose="dossier", now=now, expires_at=expires,
@@ -108,13 +108,15 @@ def prepare(s: Session, app: App, code: str, cycle: int, stage: str | None, now:
 
 
 def publish(s: Session, app: App, assembled: Assembled, now: datetime) -> Assembled:
-    """Store the content in the cycle's Review row (its stage only moves forward) and
-    issue the read-only dossier link (or reuse the live one)."""
+    """Store the content in the cycle's Review row and issue the read-only dossier link
+    (or reuse the live one). The stage only moves forward: a draft rebuilt after the
+    final dossier was stored does not replace it."""
     data = assembled.content
     row = loader.agreement_row(s, assembled.code)
     assert row.id is not None
     review = loader.review_row(s, row.id, assembled.cycle)
-    if review is not None:
+    stored = (review.dossier or {}).get("stage") if review is not None else None
+    if review is not None and not (stored == "final" and data["stage"] == "draft"):
         review.dossier, review.assembled_at = data, now
         review.stage = later_stage(review.stage, data["stage"])
         s.add(review)

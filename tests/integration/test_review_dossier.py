@@ -77,7 +77,8 @@ def test_assembled_dossier_is_stored_with_the_file_figures(app, clock, tmp_path:
         again = assemble(s, app, QT_CODE, 1, "draft", when, tmp_path / "again")
     assert again.url == done.url
     with app.session() as s:
-        assert s.exec(select(Review.stage).where(Review.cycle == 1)).one() == "final"
+        review = s.exec(select(Review).where(Review.cycle == 1)).one()
+        assert (review.stage, review.dossier["stage"]) == ("final", "final")
 
 
 def test_portal_serves_the_stored_dossier_read_only(app, clock, tmp_path: Path):
