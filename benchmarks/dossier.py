@@ -156,12 +156,13 @@ def run(count: int = 3500) -> list[Row]:
         app.engine.dispose()
         files = sum(1 for p in (directory / "dossiers").rglob("*.docx"))
         assert stored == len(jobs) == files, (stored, len(jobs), files)
-    target = 120 * count / 3500
+    full = count >= 3500  # the target is for the national set; smaller runs are smoke tests
     return [
         row("dossier: one 13-party agreement, monthly reports (DOCX, HTML, charts, stored)",
             f"{large * 1000:.0f} ms", "≤ 1 s", large <= 1),
         row(f"dossiers of {len(jobs):,} agreements, cycle 1 ({WORKERS} processes, "
             f"{replies:,} replies)",
             f"{seconds:.1f} s ({cpu * 1000:.0f} ms CPU each; {os.cpu_count()} cores, "
-            f"load {load:.1f} before)", f"≤ {target:.0f} s", seconds <= target),
+            f"load {load:.1f} before)", "≤ 120 s" if full else "",
+            seconds <= 120 if full else None),
     ]
