@@ -9,9 +9,9 @@ from core.dossier import figures
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
-from models.dossier import cycle_figures
 from models.replies import record_reply
 from models.store import import_agreement
+from reviews.load import build
 from tests.conftest import QT, QT_REPLIES
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -31,6 +31,6 @@ def test_database_figures_equal_file_figures(app, clock):
                       (2, "2024-12-20T08:00:00+07:00")):
         when = parse_instant(at, TZ)
         with app.session() as s:
-            stored = cycle_figures(s, app, "QT-KHKT-2021-2025", cycle, when)
+            stored = build(s, app, "QT-KHKT-2021-2025", cycle, when)[1]["figures"]
         assert stored == figures(plan, cycle, when, replies, app.calendar)
     assert stored["cycle"] == 2 and stored["host"] == "tinh-doan"
