@@ -96,3 +96,21 @@ def app(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[App]:
     _migrate(application)
     yield application
     application.engine.dispose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[object]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    from tests.smtp_sink import SmtpServer
+
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mailer(app: App, smtp: object) -> App:
+    """`app` sending its mail to the `smtp` server."""
+    settings = app.settings.model_copy(update={
+        "mail": app.settings.mail.model_copy(update={"port": smtp.port}),  # type: ignore[attr-defined]
+        "portal_url": "http://127.0.0.1:8600"})
+    return bootstrap(settings, clock=app.clock)

@@ -7,11 +7,9 @@ does, partner text shows as text. Screenshots go to test-output/.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time as clock
 from datetime import date, time
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -27,21 +25,17 @@ from portal.app import create_app
 from reviews import chart
 from reviews.cycle import assemble
 from tests.conftest import QT
+from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.smtp_sink import free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-OUT = Path(__file__).resolve().parents[2] / "test-output"
 TZ = "Asia/Ho_Chi_Minh"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
 CODE = "QT-KHKT-2021-2025"
 
 
 @pytest.fixture
 def served(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    need_chromium()
     now = [local_instant(date(2022, 5, 18), time(0, 0), TZ)]
     port = free_port()
     app = bootstrap(Settings(data_dir=tmp_path, portal_url=f"http://127.0.0.1:{port}"),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time as clock
 from datetime import date, time, timedelta
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -21,19 +19,15 @@ from models.store import import_agreement
 from models.tables import Contact, Obligation, Party, Reply
 from portal.app import create_app
 from tests.conftest import QT
+from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.smtp_sink import free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-OUT = Path(__file__).resolve().parents[2] / "test-output"
 TZ = "Asia/Ho_Chi_Minh"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
 def served(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    need_chromium()
     now = [local_instant(date(2022, 5, 18), time(0, 0), TZ)]
     port = free_port()
     app = bootstrap(Settings(data_dir=tmp_path, portal_url=f"http://127.0.0.1:{port}"),

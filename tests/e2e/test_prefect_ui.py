@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import TH
+from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.smtp_sink import free_port
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-OUT = Path(__file__).resolve().parents[2] / "test-output"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def _post(url: str, body: dict) -> list[dict]:
@@ -33,8 +27,7 @@ def _post(url: str, body: dict) -> list[dict]:
 
 @pytest.fixture
 def stack(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    need_chromium()
     port, portal = free_port(), free_port()
     env = {**os.environ, "PHOIHOP_DATA_DIR": str(tmp_path), "PHOIHOP_PORTAL_PORT": str(portal),
            "PHOIHOP_PORTAL_URL": f"http://127.0.0.1:{portal}", "COLUMNS": "200"}

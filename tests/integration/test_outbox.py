@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, time, timedelta
 
-import pytest
 from sqlmodel import col, func, select
 
-from config.bootstrap import bootstrap
 from core.calendar import local_instant
 from models.ladder_state import tick
 from models.links import hash_token
@@ -16,23 +14,8 @@ from models.store import import_agreement
 from models.tables import Contact, Link, OutboxMessage
 from notifications.outbox import enqueue_fired, send_pending
 from tests.conftest import QT
-from tests.smtp_sink import SmtpServer
 
 TZ = "Asia/Ho_Chi_Minh"
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def mailer(app, smtp):
-    settings = app.settings.model_copy(update={
-        "mail": app.settings.mail.model_copy(update={"port": smtp.port}),
-        "portal_url": "http://127.0.0.1:8600"})
-    return bootstrap(settings, clock=app.clock)
 
 
 def requests_fired(app, clock):

@@ -6,35 +6,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from config.bootstrap import bootstrap
 from models.store import import_agreement
 from models.tables import OutboxMessage, Review
 from notifications.outbox import send_pending
 from portal.app import create_app
 from reviews.cycle import host_notice_due, run_due
 from tests.integration.test_review_dossier import record
-from tests.smtp_sink import SmtpServer
 from tests.unit.test_review_content import AGREEMENT, REPLIES, at
 
 CODE = "R-2024"
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def mailer(app, smtp):
-    settings = app.settings.model_copy(update={
-        "mail": app.settings.mail.model_copy(update={"port": smtp.port}),
-        "portal_url": "http://127.0.0.1:8600"})
-    return bootstrap(settings, clock=app.clock)
 
 
 def _sent(mailer, smtp, now) -> list[tuple[str, str]]:
