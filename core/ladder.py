@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 
 from core.agreement import Agreement, Contact, Ladder, LadderStep
-from core.calendar import WorkCalendar, iso, local_instant, zone
+from core.calendar import Offset, WorkCalendar, iso, local_instant, zone
 from core.expand import Obligation, Plan
 from core.replies import Reply
 
@@ -30,6 +31,20 @@ def _fire_times(ladder: Ladder, due: date, cal: WorkCalendar, tz: str) -> tuple[
 def fire_times(ladder: Ladder, due: date, cal: WorkCalendar, tz: str) -> list[datetime]:
     """When each step fires for an obligation due on `due` (cached: many share a due date)."""
     return list(_fire_times(ladder, due, cal, tz))
+
+
+def timing(ladder: Ladder) -> dict[str, object]:
+    """What fire times depend on, as plain JSON: stored with an agreement at import."""
+    return {"send_at": ladder.send_at.strftime("%H:%M"), "name": ladder.name,
+            "steps": [{"at": str(s.at), "action": s.action, "to": list(s.to)}
+                      for s in ladder.steps]}
+
+
+def ladder_from_timing(data: dict[str, Any]) -> Ladder:
+    """The inverse of `timing`."""
+    return Ladder(steps=tuple(LadderStep(Offset.parse(s["at"]), s["action"], tuple(s["to"]))
+                              for s in data["steps"]),
+                  send_at=time.fromisoformat(data["send_at"]), name=data.get("name"))
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ from prefect.tasks import exponential_backoff
 from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant, zone
 from flows import work
+from flows.review import describe, publish_dossier, run_steps
 from flows.view import artifact_key, summary_markdown, summary_sentence, table_rows
 from models.ladder_state import FiredItem
 from notifications.outbox import SendReport
+from reviews import cycle
 
 PUBLISH_AT_MOST = 200  # artifacts per sweep; ladder runs publish their own agreement
 BACKOFF = exponential_backoff(backoff_factor=5)  # transient database errors only: sending
@@ -77,7 +79,8 @@ def ladder(agreement: str, at: str | None = None) -> int:
 
 @flow(name="sweep")
 def sweep(at: str | None = None, send: bool = True) -> int:
-    """Catch up every agreement: fire whatever is due (missed runs included), send, show.
+    """Catch up every agreement: fire whatever is due (missed runs included), do review
+    steps whose time has passed, send, show.
 
     One batch for all agreements (a task per agreement would cost Prefect ~50 ms each);
     artifacts are published for up to PUBLISH_AT_MOST agreements, those with activity first.
@@ -88,12 +91,21 @@ def sweep(at: str | None = None, send: bool = True) -> int:
     progress = cast(UUID, create_progress_artifact(
         0.0, key="sweep-progress", description="Tiến độ quét / sweep progress"))
     items = fire_steps(when, None)
-    update_progress_artifact(progress, 50.0)
+    update_progress_artifact(progress, 40.0)
     by_agreement: dict[str, list[str]] = {}
     for item in items:
         by_agreement.setdefault(item.agreement_code, []).append(item.action)
     for code, actions in sorted(by_agreement.items()):
         logger.info(summary_sentence(actions, code))
+    with app.session() as s:
+        reviews_due = cycle.due_codes(s, app, datetime.fromisoformat(when))
+    for code in reviews_due:  # review milestones missed while nothing ran
+        done = run_steps(code, when)
+        for step in done:
+            if step.assembled is not None:
+                publish_dossier(step)
+        logger.info(describe(code, done))
+    update_progress_artifact(progress, 60.0)
     report = deliver(when) if send else SendReport()
     active = work.active_codes(app)
     codes = sorted(by_agreement) + [c for c in active if c not in by_agreement]

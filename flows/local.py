@@ -2,7 +2,7 @@
 
 Everything runs from this checkout with embedded defaults: Prefect's own SQLite
 database lives under `<data dir>/prefect`, analytics are off, the flow-run vacuum is on.
-Deployments are few, one per flow type (ladder, sweep, sync); each agreement's work is
+Deployments are few, one per flow type (ladder, review, sweep, sync); each agreement's work is
 its own flow runs created by `sync`. Stopping (Ctrl-C) ends the worker, then the server;
 starting again resumes from both databases.
 """
@@ -24,6 +24,7 @@ from config.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "phoihop"
 FLOWS = (("ladder", "flows/ladder.py:ladder", None),
+         ("review", "flows/review.py:review", None),
          ("sweep", "flows/ladder.py:sweep", "15 7 * * *"),  # daily catch-up, 07:15 local
          ("sync", "flows/sync.py:sync", "0 7 * * *"))  # daily reconcile, 07:00 local
 

@@ -1,9 +1,11 @@
-"""`sync`: the schedule is the plan. Upcoming ladder days exist as scheduled flow runs.
+"""`sync`: the schedule is the plan. Upcoming ladder and review days exist as scheduled runs.
 
-For every active agreement, each local day within the horizon on which an open
-obligation has a ladder step becomes one scheduled run of the `ladder` deployment,
-named `CODE · dd/mm/yyyy`, tagged `agreement:CODE` and `party:ID` for the parties
-concerned, created with an idempotency key so running sync twice creates nothing new.
+For every active agreement, each instant within the horizon at which an open obligation
+has a ladder step (the ladder's `send_at` of a local day) becomes one scheduled run of the
+`ladder` deployment, and each review milestone not yet done (host notice, draft, final
+dossier, carry-over) one run of the `review` deployment. Runs are named
+`CODE · dd/mm/yyyy`, tagged `agreement:CODE` and `party:ID` for the parties concerned,
+and created with an idempotency key, so running sync twice creates nothing new.
 Scheduled runs that no longer match the plan (a reply, an extension, an amendment) are
 cancelled.
 """
@@ -14,8 +16,9 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
@@ -27,21 +30,17 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import PrefectHTTPStatusError
-from prefect.states import Cancelled
-from sqlmodel import select
+from prefect.states import Cancelled, Scheduled
 
 from config.bootstrap import App, bootstrap
-from core.calendar import local_instant, parse_instant, zone
-from flows import work
-from models.ladder_state import load_stored, upcoming_fire_days
-from models.tables import Agreement
+from core.calendar import parse_instant
+from models.ladder_state import upcoming_fire_times
+from reviews.cycle import pending
 
-LADDER_DEPLOYMENT = "ladder/ladder"
 T = TypeVar("T")
 TAG = "phoihop"
-PAGE = 200
+PAGE = 200  # Prefect's largest page
 
 
 @dataclass(frozen=True)
@@ -49,10 +48,11 @@ class PlannedRun:
     code: str
     at: datetime
     parties: frozenset[str]
+    flow: str = "ladder"  # ladder | review: a run of the deployment `<flow>/<flow>`
 
     @property
     def key(self) -> str:
-        return f"ladder:{self.code}:{self.at.isoformat()}"
+        return f"{self.flow}:{self.code}:{self.at.isoformat()}"
 
     @property
     def name(self) -> str:
@@ -73,36 +73,42 @@ class SyncReport:
 
 
 def planned_runs(app: App, now: datetime, horizon_days: int) -> list[PlannedRun]:
-    """Every (agreement, day) with a ladder step between now and the horizon."""
+    """Every (agreement, instant) within the horizon with a ladder step or a review step."""
     out: list[PlannedRun] = []
     with app.session() as s:
-        for code in work.active_codes(app):
-            row = s.exec(select(Agreement).where(
-                Agreement.code == code)).one()
-            loaded = load_stored(s, app, row)
-            agreement, tz = loaded.agreement, loaded.agreement.timezone
-            today = now.astimezone(zone(tz)).date()
-            days = upcoming_fire_days(s, app, code, today, today + timedelta(days=horizon_days),
-                                      loaded)
-            for day, parties in days.items():
-                at = local_instant(day, agreement.ladder.send_at or time(8, 0), tz)
-                if at >= now:
-                    out.append(PlannedRun(code, at, frozenset(parties)))
-    return out
+        for code, times in upcoming_fire_times(s, app, now, horizon_days).items():
+            out += [PlannedRun(code, at, frozenset(parties)) for at, parties in times.items()]
+        until = now + timedelta(days=horizon_days + 1)
+        out += [PlannedRun(p.code, p.at, frozenset(p.parties), "review")
+                for p in pending(s, app, until) if p.at >= now]
+    return sorted(set(out), key=lambda p: (p.at, p.code, p.flow))
 
 
-async def scheduled_runs(client: PrefectClient) -> list[FlowRun]:
-    """Every scheduled phoihop run, page by page."""
-    out: list[FlowRun] = []
-    while True:
-        page = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-                tags=FlowRunFilterTags(all_=[TAG])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=PAGE, offset=len(out))
-        out += page
-        if len(page) < PAGE:
-            return out
+SCHEDULED = FlowRunFilter(
+    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+    tags=FlowRunFilterTags(all_=[TAG]))
+
+
+async def scheduled_runs(client: PrefectClient, concurrency: int = 4) -> list[FlowRun]:
+    """Every scheduled phoihop run: counted, then read a page at a time, a few at once."""
+    total = await _retrying(lambda: client.count_flow_runs(flow_run_filter=SCHEDULED))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def page(offset: int) -> list[FlowRun]:
+        async with gate:
+            return await _retrying(lambda: client.read_flow_runs(
+                flow_run_filter=SCHEDULED, sort=FlowRunSort.ID_DESC, limit=PAGE,
+                offset=offset))
+
+    pages = await asyncio.gather(*(page(o) for o in range(0, total, PAGE)))
+    runs = {r.id: r for p in pages for r in p}
+    offset = total
+    while True:  # runs scheduled while we were reading: read on until a short page
+        more = await page(offset)
+        runs.update((r.id, r) for r in more)
+        if len(more) < PAGE:
+            return list(runs.values())
+        offset += PAGE
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
@@ -119,13 +125,21 @@ async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
 
 
 async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncReport:
-    """Create missing runs and cancel stale ones, a few requests at a time."""
+    """Create missing runs and cancel stale ones, a few requests at a time.
+
+    Runs are created straight from each deployment's id, read once: `run_deployment`
+    would read the deployment again for every run."""
     report = SyncReport(wanted=len(planned))
     wanted = {p.key: p for p in planned}
     gate = asyncio.Semaphore(concurrency)
     async with get_client() as client:
         existing = {r.idempotency_key: r for r in await scheduled_runs(client)
                     if r.idempotency_key}
+        stale = [run for key, run in existing.items() if key not in wanted]
+        missing = [(key, p) for key, p in wanted.items() if key not in existing]
+        deployments: dict[str, UUID] = {}
+        for name in sorted({p.flow for _key, p in missing}):
+            deployments[name] = (await client.read_deployment_by_name(f"{name}/{name}")).id
 
         async def cancel(run: FlowRun) -> None:
             async with gate:
@@ -134,27 +148,25 @@ async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncRepo
 
         async def create(key: str, p: PlannedRun) -> None:
             async with gate:
-                params = {"agreement": p.code, "at": p.at.isoformat()}
-                run = await _retrying(lambda: arun_deployment(
-                    LADDER_DEPLOYMENT, client=client, parameters=params, scheduled_time=p.at,
-                    flow_run_name=p.name, tags=p.tags, idempotency_key=key, timeout=0,
-                    as_subflow=False))
+                run = await _create(client, deployments[p.flow], p, key)
                 if run.state is not None and run.state.type == StateType.CANCELLED:
                     # planned again after a cancellation: the old key is spent
-                    again = f"{key}:again:{run.id}"
-                    await _retrying(lambda: arun_deployment(
-                        LADDER_DEPLOYMENT, client=client, parameters=params,
-                        scheduled_time=p.at, flow_run_name=p.name, tags=p.tags,
-                        idempotency_key=again, timeout=0, as_subflow=False))
+                    await _create(client, deployments[p.flow], p, f"{key}:again:{run.id}")
 
-        stale = [run for key, run in existing.items() if key not in wanted]
-        missing = [(key, p) for key, p in wanted.items() if key not in existing]
         await asyncio.gather(*(cancel(run) for run in stale))
         await asyncio.gather(*(create(key, p) for key, p in missing))
         report.cancelled, report.created = len(stale), len(missing)
         report.kept = len(existing) - len(stale)
         report.names = [p.name for _key, p in missing]
     return report
+
+
+async def _create(client: PrefectClient, deployment: UUID, p: PlannedRun, key: str
+                  ) -> FlowRun:
+    return await _retrying(lambda: client.create_flow_run_from_deployment(
+        deployment, parameters={"agreement": p.code, "at": p.at.isoformat()},
+        state=Scheduled(scheduled_time=p.at), name=p.name, tags=p.tags,
+        idempotency_key=key))
 
 
 @flow(name="sync")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,10 +21,11 @@ from sqlmodel import Session, col, select
 
 from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
+from core.agreement import Ladder
 from core.calendar import zone
 from core.expand import Obligation as CoreObligation
 from core.expand import Plan, expand
-from core.ladder import decide, fire_times, next_fire, reach
+from core.ladder import decide, fire_times, ladder_from_timing, next_fire, reach
 from core.parse import load_agreement
 from models.tables import Agreement, Contact, FiredStep, Obligation, Party
 
@@ -162,24 +163,53 @@ def reschedule(s: Session, app: App, o: Obligation, agreement: CoreAgreement) ->
     o.next_fire = next_fire(times, spent) if o.status == "open" else None
 
 
-def upcoming_fire_days(s: Session, app: App, agreement_code: str, start: date, end: date,
-                       loaded: LoadedAgreement | None = None) -> dict[date, set[str]]:
-    """Local days in [start, end] on which open obligations have a step, with their parties."""
-    row = s.exec(select(Agreement).where(Agreement.code == agreement_code)).first()
-    if row is None:
-        return {}
-    la = loaded or load_stored(s, app, row)
-    a, tz = la.agreement, la.agreement.timezone
-    opened = list(s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
-                                                  Obligation.status == "open")))
-    used = used_steps(s, [o.id for o in opened if o.id is not None])
-    lo = datetime.combine(start, datetime.min.time(), tzinfo=zone(tz))
-    hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone(tz))
-    days: dict[date, set[str]] = {}
-    for o in opened:
-        assert o.id is not None
-        spent = used.get(o.id, set())
-        for i, t in enumerate(fire_times(a.ladder, o.due, app.calendar, tz)):
-            if i not in spent and lo <= t < hi:
-                days.setdefault(t.astimezone(zone(tz)).date(), set()).add(o.party)
-    return dict(sorted(days.items()))
+def upcoming_fire_times(s: Session, app: App, now: datetime, horizon_days: int,
+                        agreement_code: str | None = None
+                        ) -> dict[str, dict[datetime, set[str]]]:
+    """Per active agreement, the instants from `now` to the end of local today +
+    `horizon_days` at which an open obligation has an unused ladder step, with the
+    parties concerned (steps fire at the ladder's `send_at`: one instant per day).
+
+    A few set-wise queries for all agreements at once: an obligation whose next step is
+    beyond the horizon has none inside it, and an agreement's ladder timing is stored at
+    import (`Agreement.timing`), so no stored file is parsed again.
+    """
+    o = Obligation.__table__.c  # type: ignore[attr-defined]
+    a = Agreement.__table__.c  # type: ignore[attr-defined]
+    f = FiredStep.__table__.c  # type: ignore[attr-defined]
+    bound = now + timedelta(days=horizon_days + 2)
+    where = [a.status == "active", o.status == "open", o.next_fire.is_not(None),
+             o.next_fire < bound]
+    if agreement_code is not None:
+        where.append(a.code == agreement_code)
+    joined = Obligation.__table__.join(  # type: ignore[attr-defined]
+        Agreement.__table__, a.id == o.agreement_id)  # type: ignore[attr-defined]
+    rows = s.execute(sa.select(o.id, o.party, o.due, a.code).select_from(joined)
+                     .where(*where)).all()
+    used: dict[int, set[int]] = {}
+    for oid, step in s.execute(sa.select(f.obligation_id, f.step).select_from(
+            joined.join(FiredStep.__table__, f.obligation_id == o.id))  # type: ignore[attr-defined]
+            .where(*where)):
+        used.setdefault(oid, set()).add(step)
+    ladders: dict[str, tuple[Ladder, str]] = {}
+    codes = {r.code for r in rows}
+    for code, timing, tz, row_id in s.execute(
+            sa.select(a.code, a.timing, a.timezone, a.id).where(
+                a.code.in_(codes) if len(codes) < 900 else a.status == "active")):
+        if timing is None:  # imported before timings were stored
+            row = s.get(Agreement, row_id)
+            assert row is not None
+            ladders[code] = (load_stored(s, app, row).agreement.ladder, tz)
+        else:
+            ladders[code] = (ladder_from_timing(timing), tz)
+    out: dict[str, dict[datetime, set[str]]] = {}
+    for oid, party, due, code in rows:
+        ladder, tz = ladders[code]
+        today = now.astimezone(zone(tz)).date()
+        hi = datetime.combine(today, datetime.min.time(), tzinfo=zone(tz)) + timedelta(
+            days=horizon_days + 1)
+        spent = used.get(oid, set())
+        for i, t in enumerate(fire_times(ladder, due, app.calendar, tz)):
+            if i not in spent and now <= t < hi:
+                out.setdefault(code, {}).setdefault(t, set()).add(party)
+    return {code: dict(sorted(times.items())) for code, times in sorted(out.items())}

@@ -25,7 +25,7 @@ from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
 from core.calendar import end_of_day
 from core.expand import Plan, expand
-from core.ladder import fire_times, next_fire
+from core.ladder import fire_times, next_fire, timing
 from core.parse import load_agreement
 from core.yamlnodes import Problem
 from models.ladder_state import used_steps
@@ -120,7 +120,8 @@ def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
                   title=a.title, signed_on=a.signed_on, period_start=a.start, period_end=a.end,
                   timezone=a.timezone, language=a.language, convener=a.convener,
                   supervisor=a.supervisor, supersedes=a.supersedes, source=a.source,
-                  source_name=item.name, source_hash=digest, updated_at=now)
+                  source_name=item.name, source_hash=digest, timing=timing(a.ladder),
+                  updated_at=now)
     if row is None:
         row = Agreement(code=a.code, registered_at=now, revision=1, **fields)
         outcome = "created"

@@ -67,6 +67,8 @@ class Agreement(SQLModel, table=True):
     source_hash: str = Field(max_length=64)
     revision: int = 1  # 1 on first import, +1 on every amendment
     status: str = "active"  # active | ended
+    # the resolved ladder's timing as imported ({"send_at", "steps"}): sync plans from it
+    timing: dict[str, Any] | None = _json(default=None)
     registered_at: datetime = _instant()
     updated_at: datetime = _instant()
 

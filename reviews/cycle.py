@@ -27,12 +27,22 @@ from sqlmodel import Session, col, select
 from config.bootstrap import App
 from core.calendar import local_instant
 from core.dossier import UnknownCycle
+from core.ladder import ladder_from_timing
+from models.ladder_state import load_stored
 from models.links import Issued, issue
-from models.tables import Contact, Party, Review
+from models.tables import Agreement, Contact, Party, Review
 from notifications.outbox import enqueue_message
 from reviews import chart, content, docx, html, tables
 from reviews import load as loader
-from reviews.schedule import STAGE_AFTER, due_steps, later_stage, milestones
+from reviews.schedule import (
+    HOST_NOTICE_DAYS,
+    STAGE_AFTER,
+    due_steps,
+    later_stage,
+    milestones,
+    milestones_for,
+    pending_steps,
+)
 
 DOSSIER_LINK_DAYS = 730  # a dossier link stays valid two years after the meeting
 
@@ -265,6 +275,48 @@ def carry_over(s: Session, app: App, code: str, cycle: int, now: datetime) -> Ca
                          stage="final", statuses=got.statuses, withdrawn=got.withdrawn)
     _advance(s, got.row.id, cycle, STAGE_AFTER["close"])
     return CarryOver(code, cycle, [o["obligation"] for o in then["outstanding"]], then["next"])
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    code: str
+    cycle: int
+    step: str
+    at: datetime
+    parties: tuple[str, ...]  # the host and the convener
+
+
+def pending(s: Session, app: App, until: datetime, code: str | None = None
+            ) -> list[PendingStep]:
+    """Review steps not done yet whose time is before `until`, for active agreements
+    (past ones included: the sweep catches them up, by `steps_due`'s rule).
+
+    One query over the review rows; the ladder's `send_at` comes from the agreement's
+    stored timing, so no stored file is parsed."""
+    query = (select(Review, Agreement)
+             .join(Agreement, col(Agreement.id) == Review.agreement_id)
+             .where(Agreement.status == "active", Review.stage != "closed",
+                    col(Review.skipped).is_(False),
+                    Review.meeting <= until.date() + timedelta(days=HOST_NOTICE_DAYS + 1)))
+    if code is not None:
+        query = query.where(Agreement.code == code)
+    out = []
+    for review, agreement in s.exec(query):
+        if agreement.timing is None:  # imported before timings were stored
+            send_at = load_stored(s, app, agreement).agreement.ladder.send_at
+        else:
+            send_at = ladder_from_timing(agreement.timing).send_at
+        m = milestones_for(review.meeting, send_at, agreement.timezone, app.calendar)
+        out += [PendingStep(agreement.code, review.cycle, step, m.at(step),
+                            tuple(dict.fromkeys((review.host, agreement.convener))))
+                for step in pending_steps(m, review.stage) if m.at(step) < until]
+    return sorted(out, key=lambda p: (p.at, p.code, p.cycle))
+
+
+def due_codes(s: Session, app: App, now: datetime) -> list[str]:
+    """Agreements with a review step due at `now`: `run_due` has something to do there
+    (a pending step whose time has passed is due, or superseded by a due final)."""
+    return sorted({p.code for p in pending(s, app, now + timedelta(microseconds=1))})
 
 
 def run_due(app: App, code: str, now: datetime, out_dir: Path | None = None) -> list[StepDone]:

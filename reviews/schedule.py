@@ -9,7 +9,7 @@ carry-over on the first working day after the meeting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from core.agreement import Agreement
 from core.calendar import WorkCalendar, local_instant
@@ -40,13 +40,16 @@ class Milestones:
 
 
 def milestones(a: Agreement, cycle: ReviewCycle, cal: WorkCalendar) -> Milestones:
-    send_at, tz = a.ladder.send_at, a.timezone
-    notice = cal.adjust(cycle.meeting - timedelta(days=HOST_NOTICE_DAYS), "next")
-    draft = cal.adjust(cycle.meeting - timedelta(days=DRAFT_DAYS), "next")
-    close = cal.next_working_day(cycle.meeting + timedelta(days=1))
+    return milestones_for(cycle.meeting, a.ladder.send_at, a.timezone, cal)
+
+
+def milestones_for(meeting: date, send_at: time, tz: str, cal: WorkCalendar) -> Milestones:
+    notice = cal.adjust(meeting - timedelta(days=HOST_NOTICE_DAYS), "next")
+    draft = cal.adjust(meeting - timedelta(days=DRAFT_DAYS), "next")
+    close = cal.next_working_day(meeting + timedelta(days=1))
     return Milestones(host_notice=local_instant(notice, send_at, tz),
                       draft=local_instant(draft, send_at, tz),
-                      final=local_instant(cycle.meeting, send_at, tz),
+                      final=local_instant(meeting, send_at, tz),
                       close=local_instant(close, send_at, tz))
 
 
@@ -68,10 +71,17 @@ def due_steps(a: Agreement, cycle: ReviewCycle, cal: WorkCalendar, stage: str, n
     """
     if cycle.skipped:
         return []
-    m = milestones(a, cycle, cal)
+    return steps_due(milestones(a, cycle, cal), stage, now)
+
+
+def pending_steps(m: Milestones, stage: str) -> list[str]:
+    """The steps the stored stage has not reached yet, in order."""
     done = STAGE_ORDER.index(stage) if stage in STAGE_ORDER else 0
-    steps = [step for step in STEPS
-             if m.at(step) <= now and STAGE_ORDER.index(STAGE_AFTER[step]) > done]
+    return [step for step in STEPS if STAGE_ORDER.index(STAGE_AFTER[step]) > done]
+
+
+def steps_due(m: Milestones, stage: str, now: datetime) -> list[str]:
+    steps = [step for step in pending_steps(m, stage) if m.at(step) <= now]
     if m.final <= now:
         steps = [s for s in steps if s not in ("host_notice", "draft")]
     return steps

@@ -56,6 +56,22 @@ class FixedClock:
         return self.at
 
 
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes 12-24 s to start)."""
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                             PREFECT_SERVER_ANALYTICS_ENABLED: False}), \
+            prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2022, 5, 18, 1, 0, tzinfo=UTC))

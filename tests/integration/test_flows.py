@@ -26,19 +26,9 @@ from tests.smtp_sink import SmtpServer
 TZ = "Asia/Ho_Chi_Minh"
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        temporary_settings,
-    )
-    from prefect.testing.utilities import prefect_test_harness
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                             PREFECT_SERVER_ANALYTICS_ENABLED: False}), \
-            prefect_test_harness(server_startup_timeout=90):
-        yield
+@pytest.fixture
+def harness(prefect_harness):
+    return prefect_harness
 
 
 @pytest.fixture
@@ -97,12 +87,14 @@ def test_sync_creates_scheduled_runs_once_and_cancels_stale(harness, env):
     from prefect.client.schemas.sorting import FlowRunSort
 
     from flows.ladder import ladder
+    from flows.review import review
     from flows.sync import sync
 
     registered = local_instant(date(2022, 5, 18), time(0, 0), TZ)
     app = _app(registered)
     import_agreement(app, QT.read_bytes(), str(QT))
     ladder.to_deployment(name="ladder").apply()
+    review.to_deployment(name="review").apply()
     at = local_instant(date(2022, 11, 1), time(7, 0), TZ).isoformat()
     first = asyncio.run(sync(at=at, horizon_days=45))
     assert first["created"] > 0 and first["cancelled"] == 0
@@ -120,6 +112,14 @@ def test_sync_creates_scheduled_runs_once_and_cancels_stale(harness, env):
     assert "QT-KHKT-2021-2025 · 15/11/2022" in names
     one = next(r for r in found if r.name == "QT-KHKT-2021-2025 · 15/11/2022")
     assert "party:so-tttt" in one.tags and one.state.type.value == "SCHEDULED"
+    # the review milestone in the horizon: the draft dossier of cycle 1 (meeting 20/12/2022,
+    # hosted by so-gddt), a run of the review deployment at the ladder's send_at
+    drafts = [r for r in found if r.idempotency_key and r.idempotency_key.startswith(
+        "review:QT-KHKT-2021-2025:2022-12-13T08:00")]
+    assert len(drafts) == 1 and drafts[0].name == "QT-KHKT-2021-2025 · 13/12/2022"
+    assert {"party:so-gddt", "party:hkh-qt"} <= set(drafts[0].tags)
+    assert drafts[0].parameters == {"agreement": "QT-KHKT-2021-2025",
+                                    "at": "2022-12-13T08:00:00+07:00"}
 
     # every party answers: the 15/11 requests are no longer needed, sync cancels that run
     with app.session(write=True) as s:
@@ -134,3 +134,53 @@ def test_sync_creates_scheduled_runs_once_and_cancels_stale(harness, env):
     assert next(r for r in found if r.name == "QT-KHKT-2021-2025 · 15/11/2022"
                 ).state.type.value == "CANCELLED"
     assert os.environ["PHOIHOP_DATABASE_URL"].startswith("sqlite")
+
+
+def test_review_flow_runs_due_steps_once_and_publishes_the_dossier(harness, env):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from flows.ladder import sweep
+    from flows.review import review
+    from models.tables import Review
+    from reviews.markdown import dossier_key, table_key
+
+    code = "QT-KHKT-2021-2025"
+    app = _app(local_instant(date(2022, 5, 18), time(0, 0), TZ))
+    import_agreement(app, QT.read_bytes(), str(QT))
+
+    # the draft's milestone (meeting 20/12/2022 − 7 days); the host notice was never sent,
+    # so it goes first
+    draft_at = local_instant(date(2022, 12, 13), time(8, 0), TZ).isoformat()
+    assert review(agreement=code, at=draft_at) == ["1:host_notice", "1:draft"]
+    with app.session() as s:
+        kinds = sorted(s.exec(select(OutboxMessage.kind)).all())
+        assert s.exec(select(Review.stage).where(Review.cycle == 1)).one() == "draft"
+    assert {"host_notice", "dossier"} <= set(kinds)
+    assert review(agreement=code, at=draft_at) == []  # the same run again: nothing more
+    with app.session() as s:
+        assert sorted(s.exec(select(OutboxMessage.kind)).all()) == kinds
+    subjects = {str(m["Subject"]) for m in env.sink.messages}
+    assert "[QT-KHKT-2021-2025] Hồ sơ sơ kết kỳ 1 (dự thảo)" in subjects
+
+    # nothing ran on the meeting day nor after it: the daily sweep catches up the final
+    # dossier and the carry-over, once
+    sweep(at=local_instant(date(2022, 12, 27), time(7, 15), TZ).isoformat())
+    with app.session() as s:
+        assert s.exec(select(Review.stage).where(Review.cycle == 1)).one() == "closed"
+    assert "[QT-KHKT-2021-2025] Hồ sơ sơ kết kỳ 1 (chính thức)" in {
+        str(m["Subject"]) for m in env.sink.messages}
+
+    async def artifacts(key: str):
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort=ArtifactSort.CREATED_DESC)
+
+    versions = asyncio.run(artifacts(dossier_key(code, 1)))
+    assert [a.type for a in versions] == ["markdown", "markdown"]  # draft, then final
+    assert "DỰ THẢO" in versions[1].description and "DỰ THẢO" not in versions[0].description
+    assert "HỒ SƠ SƠ KẾT" in versions[0].description
+    parties = asyncio.run(artifacts(table_key(code, 1, "parties")))
+    assert parties and parties[0].type == "table"

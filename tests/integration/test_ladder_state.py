@@ -16,7 +16,7 @@ from core.replies import load_replies
 from models.ladder_state import tick
 from models.replies import record_reply
 from models.store import import_agreement
-from models.tables import Contact, FiredStep, Party
+from models.tables import Contact, FiredStep, Obligation, Party
 from tests.conftest import QT, QT_REPLIES
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -85,3 +85,37 @@ def test_overlapping_ticks_record_each_step_once(app, clock, db_url, tmp_path):
     assert len(won) == len(set(won)) == 10  # the ten 2022-H1 requests, once each
     with app.session() as s:
         assert s.exec(select(func.count()).select_from(FiredStep)).one() == 10
+
+
+def test_upcoming_fire_times_from_stored_timing_match_the_plan(app, clock):
+    """Sync's planning reads the ladder timing stored at import; the result is what the
+    parsed agreement's ladder gives for every open obligation's unused steps."""
+    from core.ladder import fire_times
+    from models.ladder_state import upcoming_fire_times
+    from models.tables import Agreement
+
+    import_agreement(app, QT.read_bytes(), str(QT))
+    agreement, _ = load_agreement(QT.read_bytes(), str(QT))
+    plan = expand(agreement, app.calendar)
+    now = local_instant(date(2022, 11, 1), time(7, 0), TZ)
+    with app.session(write=True) as s:
+        tick(s, app, now)  # some steps used: they are not upcoming any more
+    with app.session() as s:
+        got = upcoming_fire_times(s, app, now, 45)
+        used = {(o, st) for o, st in s.exec(select(FiredStep.obligation_id, FiredStep.step))}
+        ids = dict(s.exec(select(Obligation.key, Obligation.id)).all())
+    hi = local_instant(date(2022, 12, 17), time(0, 0), TZ)
+    expected: dict[datetime, set[str]] = {}
+    for o in plan.obligations:
+        for i, t in enumerate(fire_times(agreement.ladder, o.due, app.calendar, TZ)):
+            if now <= t < hi and (ids[o.id], i) not in used:
+                expected.setdefault(t, set()).add(o.party)
+    assert got == {agreement.code: dict(sorted(expected.items()))}
+    assert got[agreement.code]  # something to do in those 45 days
+    # an agreement imported before timings were stored: the stored file is parsed instead
+    with app.session(write=True) as s:
+        row = s.exec(select(Agreement)).one()
+        row.timing = None
+        s.add(row)
+    with app.session() as s:
+        assert upcoming_fire_times(s, app, now, 45) == got

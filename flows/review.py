@@ -1,0 +1,77 @@
+"""The `review` flow: one agreement's review steps due at a time, and their dossier.
+
+`sync` schedules a run of it at each review milestone (host notice 60 days before the
+meeting, draft 7 days before, final on the meeting date, carry-over after it); the daily
+`sweep` catches up any that were missed. The steps themselves are `reviews.cycle`'s; this
+flow sends their messages and publishes each assembled dossier to the Prefect UI: a
+markdown artifact keyed per agreement and cycle (its versions are the dossier's history)
+and table artifacts beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.tasks import exponential_backoff
+
+from config.bootstrap import bootstrap
+from core.calendar import parse_instant
+from flows import work
+from reviews import cycle
+from reviews.markdown import dossier_key, dossier_markdown, dossier_tables, table_key
+from reviews.wording import Words
+
+BACKOFF = exponential_backoff(backoff_factor=5)
+
+
+@task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
+def run_steps(code: str, at: str) -> list[cycle.StepDone]:
+    """Do the agreement's review steps due at `at`, each once (the stored stage says)."""
+    app = bootstrap()
+    return cycle.run_due(app, code, parse_instant(at, "Asia/Ho_Chi_Minh"))
+
+
+@task
+def publish_dossier(done: cycle.StepDone) -> None:
+    """The dossier in the Prefect UI: markdown keyed per agreement and cycle, and tables."""
+    assert done.assembled is not None
+    content, code = done.assembled.content, done.assembled.code
+    w = Words(content["language"], content["timezone"])
+    kind = w["title_final"] if content["cycle"]["final"] else w["title_review"]
+    title = f"{code}: {kind} · {w['cycle']} {done.cycle}" + (
+        f" ({w['draft']})" if content["stage"] == "draft" else "")
+    create_markdown_artifact(dossier_markdown(content), key=dossier_key(code, done.cycle),
+                             description=title)
+    for name, rows in dossier_tables(content).items():
+        create_table_artifact(rows, key=table_key(code, done.cycle, name),
+                              description=f"{title}: {name}")
+
+
+def describe(code: str, done: list[cycle.StepDone]) -> str:
+    """What the run did, in a sentence a coordinator reads in the run's log."""
+    if not done:
+        return f"Không có bước đánh giá nào đến hạn cho {code}"
+    words = {"host_notice": "gửi thông báo đăng cai", "draft": "lập dự thảo hồ sơ",
+             "final": "lập hồ sơ chính thức", "close": "khép kỳ và chuyển việc còn mở"}
+    parts = [f"{words[d.step]} kỳ {d.cycle}" + (f" ({d.messages} thư)" if d.messages else "")
+             for d in done]
+    return f"Đã {', '.join(parts)} cho {code}"
+
+
+@flow(name="review")
+def review(agreement: str, at: str | None = None) -> list[str]:
+    """Run the agreement's review steps due at `at`, send their messages, show the dossier."""
+    logger = get_run_logger()
+    app = bootstrap()
+    when = (parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()).isoformat()
+    done = run_steps(agreement, when)
+    for step in done:
+        if step.assembled is not None:
+            publish_dossier(step)
+    report = work.deliver(app, datetime.fromisoformat(when), worker="review")
+    logger.info(describe(agreement, done))
+    logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
+                report.retried, report.dead)
+    return [f"{d.cycle}:{d.step}" for d in done]
