@@ -1,7 +1,8 @@
 """Recording replies: append-only versions, and their effect on the obligation.
 
 - `done` submits the obligation: no more ladder steps.
-- `extension` moves the due date (then `due_adjust`) and re-times the unfired steps.
+- `extension` moves the due date (then `due_adjust`) and re-times the unfired steps; a
+  partner's request through the portal may wait for a coordinator (models/decisions.py).
 - `in_progress` and `blocked` are recorded; the ladder goes on.
 - A coordinator's decision: `accepted` closes it; `returned` reopens it and the ladder
   resumes from the steps not yet used.
@@ -153,12 +154,17 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
 
 
 def apply_reply(s: Session, app: App, o: Obligation, reply: Reply, at: datetime) -> None:
+    from models import decisions  # a partner's request may wait for a coordinator
+
     if reply.status == "done":
         o.status, o.next_fire = "submitted", None
-    elif reply.status == "extension" and reply.until is not None:
+    elif reply.status == "extension" and reply.until is not None \
+            and decisions.extension_applies(s, app, o, reply, at):
         grant_extension(s, app, o, reply.until)
     o.updated_at = at
     s.add(o)
+    if reply.source == "portal":
+        decisions.after_partner_reply(s, app, o, reply, at)
 
 
 def grant_extension(s: Session, app: App, o: Obligation, until: date) -> None:

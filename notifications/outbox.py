@@ -29,6 +29,7 @@ from core.calendar import zone
 from models.ladder_state import FiredItem
 from models.links import issue, token_of
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, OutboxMessage, Party
+from notifications import decision_messages
 from notifications.apprise_channel import AppriseNotifier
 from notifications.port import DeliveryError, Message, Notifier
 from notifications.render import render
@@ -105,19 +106,21 @@ def enqueue_fired(s: Session, app: App, items: Sequence[FiredItem], now: datetim
 
 
 def enqueue_message(s: Session, app: App, key: str, kind: str, contact: Contact,
-                    context: dict[str, Any], now: datetime) -> bool:
+                    context: dict[str, Any], now: datetime, digest: str | None = None,
+                    obligation_id: int | None = None) -> bool:
     """Record one message of another kind (host notice, dossier ready) to one contact.
 
     `context` is what the template needs (no secrets, no tokens: a link is named by its
-    `link_id`). Returns whether it was new (the same key twice records it once).
+    `link_id`). Returns whether it was new (the same key twice records it once). Rows
+    given the same `digest` that are due together go out as one message.
     """
     code = context.get("agreement_code")
     agreement = s.exec(select(Agreement).where(Agreement.code == code)).first() if code else None
     base = dict(kind=kind, agreement_id=agreement.id if agreement else None,
-                obligation_id=None, step=None, contact_id=contact.id, state="pending",
+                obligation_id=obligation_id, step=None, contact_id=contact.id, state="pending",
                 attempts=0, next_attempt_at=now, created_at=now, subject="", body_text="",
                 context={**context, "type": kind})
-    rows = _rows_for(contact, key, f"{kind}#{key}", base)
+    rows = _rows_for(contact, key, digest or f"{kind}#{key}", base)
     if not rows:
         return False
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -292,6 +295,8 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
             context["covers"] = " – ".join(show_date(date.fromisoformat(d), language)
                                            for d in context["covers"])
         rendered = render(first.context["type"], language, context)
+    elif first.context.get("type") in decision_messages.KINDS:
+        rendered = decision_messages.build(s, app, group, name, sender, language)
     else:
         items = [_item(s, app, r, now, language) for r in group]
         codes = ", ".join(sorted({i["agreement_code"] for i in items}))

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from config.bootstrap import App
 from models.links import LinkRefused, hash_token
 from models.replies import ReplyInvalid, ReplyRefused
+from portal.decisions import decisions_router
 from portal.i18n import TEXT
 from portal.services import csrf_ok, csrf_token, load_view, submit
 from reviews.portal_routes import dossier_router
@@ -79,7 +80,7 @@ def create_app(app: App) -> FastAPI:
         if length > MAX_BODY:
             response = HTMLResponse("413", status_code=413)
         elif not per_address.allow(address) or (
-                path.startswith("/r/") and not per_link.allow(hash_token(path[3:]))):
+                path.startswith(("/r/", "/d/")) and not per_link.allow(hash_token(path[3:]))):
             response = HTMLResponse(TEXT["vi"]["too_many"], status_code=429)
         else:
             response = await call_next(request)
@@ -159,4 +160,5 @@ def create_app(app: App) -> FastAPI:
                     version=result[0], status=result[1])
 
     api.include_router(dossier_router(app))
+    api.include_router(decisions_router(app))
     return api

@@ -16,6 +16,7 @@ from models.links import Link, resolve
 from models.replies import record_reply
 from models.tables import Agreement, Commitment, Obligation, Party, Reply
 from notifications.wording import days_text, period, show_date
+from portal.decision_text import history_note
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def load_view(s: Session, app: App, token: str, now: datetime, language: str | N
                      .order_by(col(Reply.version))).all()
     history = [{"version": r.version, "status": r.status, "percent": r.percent,
                 "answered_by": r.answered_by, "note": r.note, "reason": r.reason,
-                "when": r.recorded_at.astimezone(zone(a.timezone)).strftime("%d/%m/%Y %H:%M")}
+                "when": r.recorded_at.astimezone(zone(a.timezone)).strftime("%d/%m/%Y %H:%M"),
+                "decision": history_note(r.decision, r.decision_comment, lang)}
                for r in replies]
     return View(link, o, a, info, commitment.indicators if commitment else [], history)
 

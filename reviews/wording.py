@@ -62,6 +62,8 @@ WORDS: dict[str, dict[str, str]] = {
         "reply_done": "đã nộp", "reply_in_progress": "đang thực hiện",
         "reply_blocked": "vướng mắc", "reply_extension": "xin gia hạn",
         "decision_accepted": "đã chấp nhận", "decision_returned": "trả lại",
+        "decision_granted": "đồng ý gia hạn", "decision_denied": "không đồng ý gia hạn",
+        "decision_pending": "chờ duyệt gia hạn", "decision_superseded": "thay bằng đề nghị sau",
         "by": "người trả lời",
     },
     "en": {
@@ -109,6 +111,9 @@ WORDS: dict[str, dict[str, str]] = {
         "reply_done": "submitted", "reply_in_progress": "in progress",
         "reply_blocked": "blocked", "reply_extension": "extension asked",
         "decision_accepted": "accepted", "decision_returned": "returned",
+        "decision_granted": "extension granted", "decision_denied": "extension denied",
+        "decision_pending": "extension pending",
+        "decision_superseded": "replaced by a later request",
         "by": "answered by",
     },
 }

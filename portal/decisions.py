@@ -1,0 +1,132 @@
+"""Coordinator decision links: `GET /d/{token}` confirms, `POST /d/{token}` acts.
+
+A decision link (purpose accept, return, approve or deny) is bound to one reply, its
+obligation and one coordinator. GET shows what the agency sent and a form, and changes
+nothing (mail scanners open links). POST carries the form's HMAC token, and a foreign
+Origin is refused, as on the reply form. A decision is recorded once: acting again,
+through this link or its sibling, gets the "already decided" page (409) and changes
+nothing. Bad, expired and revoked links get the portal's one refusal page (404).
+Mount with `api.include_router(decisions_router(app))`; the portal's rate limits apply.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from config.bootstrap import App
+from core.calendar import zone
+from models.decisions import AlreadyDecided, CommentRequired, Pending, act, is_decided, load
+from models.links import LinkRefused
+from notifications.decision_messages import describe
+from notifications.wording import show_date
+from portal.decision_text import WORDS
+from portal.i18n import TEXT
+from portal.services import csrf_ok, csrf_token
+
+HERE = Path(__file__).resolve().parent
+
+
+def _asked_language(request: Request) -> str | None:
+    lang = request.query_params.get("lang") or request.cookies.get("lang")
+    return lang if lang in TEXT else None
+
+
+def _already_text(s: Session, p: Pending, lang: str) -> str:
+    w = WORDS[lang]
+    r = p.reply
+    if r.decision in ("accepted", "returned", "granted", "denied") and r.decided_at:
+        when = r.decided_at.astimezone(zone(p.agreement.timezone)).strftime("%d/%m/%Y %H:%M")
+        what = w[f"already_{r.decision}"].replace("{when}", when)
+    elif r.decision == "superseded":
+        what = w["already_superseded"]
+    else:
+        what = w["already_replaced"]
+    return w["already_text"].replace("{what}", what)
+
+
+def decisions_router(app: App) -> APIRouter:
+    router = APIRouter()
+    templates = Jinja2Templates(directory=HERE / "templates")
+    origin = urlparse(app.settings.portal_url)
+
+    def page(request: Request, name: str, lang: str, code: int = 200, **ctx: Any
+             ) -> HTMLResponse:
+        response = templates.TemplateResponse(
+            request, name, {"lang": lang, "t": TEXT[lang], "d": WORDS[lang], **ctx},
+            status_code=code)
+        if request.query_params.get("lang") in TEXT:
+            response.set_cookie("lang", lang, samesite="strict", httponly=True)
+        return response
+
+    def refused(request: Request, lang: str | None) -> HTMLResponse:
+        lang = lang or "vi"
+        return page(request, "refused.html", lang, 404, heading=TEXT[lang]["refused"],
+                    message=TEXT[lang]["refused_text"])
+
+    def already(request: Request, s: Session, p: Pending, lang: str) -> HTMLResponse:
+        return page(request, "decision_already.html", lang, 409,
+                    heading=WORDS[lang]["already"], message=_already_text(s, p, lang))
+
+    def confirm(request: Request, s: Session, p: Pending, lang: str, code: int = 200,
+                error: str = "", comment: str = "") -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        return page(request, "decision.html", lang, code,
+                    heading=WORDS[lang][f"heading_{p.purpose}"], purpose=p.purpose,
+                    r=describe(s, p.reply, lang), error=error, comment=comment,
+                    form_nonce=nonce, csrf=csrf_token(app, p.link.id or 0, nonce))
+
+    @router.get("/d/{token}", response_class=HTMLResponse)
+    def show_decision(request: Request, token: str) -> HTMLResponse:
+        asked = _asked_language(request)
+        try:
+            with app.session() as s:
+                p = load(s, token, app.now())
+                lang = asked or p.agreement.language
+                if is_decided(s, p):
+                    return already(request, s, p, lang)
+                return confirm(request, s, p, lang)
+        except LinkRefused:
+            return refused(request, asked)
+
+    @router.post("/d/{token}", response_class=HTMLResponse)
+    async def decide(request: Request, token: str) -> HTMLResponse:
+        asked = _asked_language(request)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        sent_origin = request.headers.get("origin")  # "null" rests on the form token
+        if sent_origin and sent_origin != "null" and urlparse(sent_origin).netloc != origin.netloc:
+            return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
+        now = app.now()
+        comment = form.get("comment", "")
+        try:
+            with app.session(write=True) as s:
+                p = load(s, token, now)
+                lang = asked or p.agreement.language
+                if not csrf_ok(app, p.link.id or 0, form.get("form_nonce", ""),
+                               form.get("csrf", "")):
+                    return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
+                p = act(s, app, token, comment, now)
+                decision, due = p.reply.decision, p.obligation.due
+        except LinkRefused:
+            return refused(request, asked)
+        except AlreadyDecided:
+            with app.session() as s:
+                p = load(s, token, now)
+                return already(request, s, p, asked or p.agreement.language)
+        except CommentRequired:
+            with app.session() as s:
+                p = load(s, token, now)
+                lang = asked or p.agreement.language
+                return confirm(request, s, p, lang, 422,
+                               error=WORDS[lang]["comment_required"], comment=comment)
+        return page(request, "decision_done.html", lang, heading=WORDS[lang]["done"],
+                    message=WORDS[lang][f"done_{decision}"].replace("{due}", show_date(due, lang)))
+
+    return router
