@@ -6,16 +6,18 @@ argument. The same `decide` drives `phoihop simulate` and the ladder flows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from core.agreement import Agreement, Contact, Ladder, LadderStep
 from core.calendar import Offset, WorkCalendar, iso, local_instant, zone
 from core.expand import Obligation, Plan
 from core.replies import Reply
+
+C = TypeVar("C")
 
 
 def fire_day(step: LadderStep, due: date, cal: WorkCalendar) -> date:
@@ -76,28 +78,42 @@ def next_fire(times: Sequence[datetime], used: Iterable[int]) -> datetime | None
 def reach(a: Agreement, obligation: Obligation, step: LadderStep, host: str | None
           ) -> list[tuple[str, Contact]]:
     """Every (party id, contact) a step reaches; roles that do not exist are left out."""
-    out: list[tuple[str, Contact]] = []
 
-    def add(party_id: str | None, role: str | None) -> None:
-        party = a.party(party_id) if party_id else None
-        if party is None:
-            return
-        for c in party.contacts:
-            if role is None or c.role == role:
-                out.append((party.id, c))
+    def contacts(party_id: str, role: str | None) -> list[Contact]:
+        party = a.party(party_id)
+        return [c for c in party.contacts if role is None or c.role == role] if party else []
 
-    for who in step.to:
-        if who == "focal":
-            add(obligation.party, "focal")
-        elif who == "head":
-            add(obligation.party, "head")
-        elif who == "convener.coordinator":
-            add(a.convener, "coordinator")
-        elif who == "supervisor":
-            add(a.supervisor, None)
-        elif who == "host" and obligation.kind == "review":
-            add(host, "focal")
+    return reach_with(step.to, obligation.party, obligation.kind, a.convener, a.supervisor,
+                      host, contacts)
+
+
+def reach_with(to: Iterable[str], party: str, kind: str, convener: str,
+               supervisor: str | None, host: str | None,
+               contacts: Callable[[str, str | None], Sequence[C]]) -> list[tuple[str, C]]:
+    """`reach` over any kind of contact: `contacts(party id, role or None for all)` gives
+    them (the database's contact rows, for instance), in their party's order."""
+    out: list[tuple[str, C]] = []
+    rungs: dict[str, tuple[str | None, str | None]] = {
+        "focal": (party, "focal"), "head": (party, "head"),
+        "convener.coordinator": (convener, "coordinator"), "supervisor": (supervisor, None),
+        "host": (host if kind == "review" else None, "focal")}
+    for who in to:
+        party_id, role = rungs.get(who, (None, None))
+        if party_id:
+            out += [(party_id, c) for c in contacts(party_id, role)]
     return out
+
+
+def audience(role: str, party: str, obligation_party: str, convener: str,
+             supervisor: str | None) -> str:
+    """Which rung's wording a recipient gets: focal, head, coordinator, supervisor, host."""
+    if party == obligation_party and role in ("focal", "head"):
+        return role
+    if party == convener and role == "coordinator":
+        return "coordinator"
+    if party == supervisor:
+        return "supervisor"
+    return "host"
 
 
 def labels(reached: Iterable[tuple[str, Contact]]) -> list[str]:

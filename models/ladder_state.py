@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,9 +26,23 @@ from core.agreement import Ladder
 from core.calendar import zone
 from core.expand import Obligation as CoreObligation
 from core.expand import Plan, expand
-from core.ladder import decide, fire_times, ladder_from_timing, next_fire, reach
+from core.ladder import (
+    audience,
+    decide,
+    fire_times,
+    ladder_from_timing,
+    next_fire,
+    reach_with,
+)
 from core.parse import load_agreement
-from models.tables import Agreement, Contact, FiredStep, Obligation, Party
+from models.tables import Agreement, Contact, FiredStep, Obligation, Party, Review
+
+
+@dataclass(frozen=True)
+class Recipient:
+    party: str  # the party's id in the agreement file
+    contact_id: int
+    audience: str  # which rung's wording: focal | head | coordinator | supervisor | host
 
 
 @dataclass(frozen=True)
@@ -37,9 +52,11 @@ class FiredItem:
     agreement_code: str
     step: int
     action: str
-    recipients: tuple[tuple[str, int], ...]  # (party key, contact id)
+    recipients: tuple[Recipient, ...]
     skipped: tuple[int, ...]
     at: datetime
+    agreement_id: int = 0
+    deadline: datetime | None = None
 
 
 @dataclass
@@ -88,60 +105,120 @@ def _insert_ignore(s: Session) -> sa.Insert:
 
 def tick(s: Session, app: App, now: datetime, agreement_code: str | None = None,
          flow_run: str | None = None) -> list[FiredItem]:
-    """Fire what is due at `now`: at most one step per obligation, the rest skipped."""
-    query = (select(Obligation).join(Agreement, col(Agreement.id) == Obligation.agreement_id)
-             .where(Obligation.status == "open", col(Obligation.next_fire) <= now)
-             .order_by(col(Obligation.agreement_id), col(Obligation.id)))
+    """Fire what is due at `now`: at most one step per obligation, the rest skipped.
+
+    Set-wise, for a national sweep: the due obligations, their used steps, the agreements'
+    ladder timings, contacts and review hosts are read in a few queries; the steps are
+    inserted in two batches and the obligations updated in one."""
+    o = Obligation.__table__.c  # type: ignore[attr-defined]
+    a = Agreement.__table__.c  # type: ignore[attr-defined]
+    f = FiredStep.__table__.c  # type: ignore[attr-defined]
+    joined = Obligation.__table__.join(  # type: ignore[attr-defined]
+        Agreement.__table__, a.id == o.agreement_id)  # type: ignore[attr-defined]
+    where = [o.status == "open", o.next_fire <= now]
     if agreement_code is not None:
-        query = query.where(Agreement.code == agreement_code)
+        where.append(a.code == agreement_code)
+    query = (sa.select(o.id, o.key, o.agreement_id, o.party, o.kind, o.cycle, o.due,
+                       o.deadline, o.last_step, a.code)
+             .select_from(joined).where(*where).order_by(o.agreement_id, o.id))
     if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Obligation)
-    due_now = list(s.exec(query))
+        query = query.with_for_update(of=Obligation.__table__)  # type: ignore[attr-defined]
+    due_now = s.execute(query).all()
     if not due_now:
         return []
-    used = used_steps(s, [o.id for o in due_now if o.id is not None])
-    loaded: dict[int, LoadedAgreement] = {}
-    fired: list[FiredItem] = []
-    for o in due_now:
-        assert o.id is not None
-        la = loaded.get(o.agreement_id)
-        if la is None:
-            row = s.get(Agreement, o.agreement_id)
-            assert row is not None
-            la = loaded[o.agreement_id] = load_stored(s, app, row)
-        a = la.agreement
-        times = fire_times(a.ladder, o.due, app.calendar, a.timezone)
-        spent = used.get(o.id, set())
+    used: dict[int, set[int]] = {}
+    for oid, step in s.execute(sa.select(f.obligation_id, f.step).select_from(
+            joined.join(FiredStep.__table__, f.obligation_id == o.id))  # type: ignore[attr-defined]
+            .where(*where)):
+        used.setdefault(oid, set()).add(step)
+    agreements = _ladder_context(s, app, {r.agreement_id for r in due_now})
+    skipped_rows: list[dict[str, object]] = []
+    fired_rows: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    candidates: dict[int, tuple[Any, int, tuple[int, ...]]] = {}
+    for r in due_now:
+        ctx = agreements[r.agreement_id]
+        times = fire_times(ctx.ladder, r.due, app.calendar, ctx.timezone)
+        spent = used.get(r.id, set())
         decision = decide(times, spent, now)
         if decision is None:
-            o.next_fire = next_fire(times, spent)
-            s.add(o)
+            updates.append({"oid": r.id, "next_fire": next_fire(times, spent),
+                            "last_step": r.last_step, "updated_at": now})
             continue
-        rows = [dict(obligation_id=o.id, step=i, outcome="skipped", due_at=times[i],
-                     recorded_at=now, flow_run=flow_run) for i in decision.skipped]
-        if rows:
-            s.execute(_insert_ignore(s), rows)
-        inserted = s.execute(_insert_ignore(s).values(
-            obligation_id=o.id, step=decision.step, outcome="fired", due_at=times[decision.step],
-            recorded_at=now, flow_run=flow_run).returning(FiredStep.__table__.c.id)  # type: ignore[attr-defined]
-        ).first()
-        won = inserted is not None  # a concurrent tick that got there first owns the step
+        skipped_rows += [dict(obligation_id=r.id, step=i, outcome="skipped", due_at=times[i],
+                              recorded_at=now, flow_run=flow_run) for i in decision.skipped]
+        fired_rows.append(dict(obligation_id=r.id, step=decision.step, outcome="fired",
+                               due_at=times[decision.step], recorded_at=now,
+                               flow_run=flow_run))
         spent = spent | {decision.step, *decision.skipped}
-        o.last_step = max(o.last_step if o.last_step is not None else -1, decision.step)
-        o.next_fire = next_fire(times, spent)
-        o.updated_at = now
-        s.add(o)
-        if not won:
+        updates.append({"oid": r.id, "next_fire": next_fire(times, spent), "updated_at": now,
+                        "last_step": max(r.last_step if r.last_step is not None else -1,
+                                         decision.step)})
+        candidates[r.id] = (r, decision.step, decision.skipped)
+    if skipped_rows:
+        s.execute(_insert_ignore(s), skipped_rows)
+    # a concurrent tick that got there first owns the step: only rows we inserted fire
+    won = {oid for (oid,) in s.execute(_insert_ignore(s).returning(f.obligation_id),
+                                       fired_rows)} if fired_rows else set()
+    if updates:
+        s.execute(sa.update(Obligation.__table__)  # type: ignore[attr-defined]
+                  .where(o.id == sa.bindparam("oid"))
+                  .values(next_fire=sa.bindparam("next_fire"),
+                          last_step=sa.bindparam("last_step"),
+                          updated_at=sa.bindparam("updated_at")), updates)
+    fired: list[FiredItem] = []
+    for oid, (r, step_index, skipped) in candidates.items():
+        if oid not in won:
             continue
-        step = a.ladder.steps[decision.step]
-        reached = reach(a, core_obligation(o), step, la.hosts.get(o.cycle or 0))
+        ctx = agreements[r.agreement_id]
+        step = ctx.ladder.steps[step_index]
+        reached = reach_with(step.to, r.party, r.kind, ctx.convener, ctx.supervisor,
+                             ctx.hosts.get(r.cycle or 0), ctx.contacts_of)
         recipients = tuple(dict.fromkeys(
-            (pid, la.contacts[key]) for pid, c in reached
-            if (key := (pid, c.role, c.email, c.name)) in la.contacts))
-        fired.append(FiredItem(o.id, o.key, la.row.code, decision.step, step.action, recipients,
-                               decision.skipped, now))
-    s.flush()
+            Recipient(pid, cid, audience(role, pid, r.party, ctx.convener, ctx.supervisor))
+            for pid, (cid, role) in reached))
+        fired.append(FiredItem(oid, r.key, r.code, step_index, step.action, recipients,
+                               skipped, now, r.agreement_id, r.deadline))
     return fired
+
+
+@dataclass
+class LadderContext:
+    """What firing needs of one stored agreement, read without parsing its file."""
+
+    ladder: Ladder
+    timezone: str
+    convener: str
+    supervisor: str | None
+    hosts: dict[int, str] = field(default_factory=dict)  # review cycle → host party
+    contacts: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def contacts_of(self, party: str, role: str | None) -> list[tuple[int, str]]:
+        return [(cid, r) for (p, r), ids in self.contacts.items()
+                if p == party and (role is None or r == role) for cid in ids]
+
+
+def _ladder_context(s: Session, app: App, ids: set[int]) -> dict[int, LadderContext]:
+    out: dict[int, LadderContext] = {}
+    id_list = sorted(ids)
+    for i in range(0, len(id_list), 900):
+        chunk = id_list[i:i + 900]
+        for row in s.exec(select(Agreement).where(col(Agreement.id).in_(chunk))):
+            assert row.id is not None
+            ladder = ladder_from_timing(row.timing) if row.timing is not None else \
+                load_stored(s, app, row).agreement.ladder  # imported before timings
+            out[row.id] = LadderContext(ladder, row.timezone, row.convener, row.supervisor)
+        for agreement_id, cycle, host in s.execute(
+                sa.select(Review.agreement_id, Review.cycle, Review.host)  # type: ignore[call-overload]
+                .where(col(Review.agreement_id).in_(chunk))):
+            out[agreement_id].hosts[cycle] = host
+        for agreement_id, party, cid, role in s.execute(
+                sa.select(Party.agreement_id, Party.key, Contact.id, Contact.role)  # type: ignore[call-overload]
+                .join(Contact, col(Contact.party_id) == Party.id)
+                .where(col(Party.agreement_id).in_(chunk), col(Party.active),
+                       col(Contact.active)).order_by(col(Contact.id))):
+            out[agreement_id].contacts.setdefault((party, role), []).append(cid)
+    return out
 
 
 def used_steps(s: Session, ids: Iterable[int]) -> dict[int, set[int]]:

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.tables import Link
@@ -65,6 +66,42 @@ def issue(session: Session, secret_key: bytes, *, purpose: str, now: datetime,
     session.add(link)
     session.flush()
     return Issued(link, token)
+
+
+def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: datetime,
+               wanted: dict[tuple[int, int], datetime]) -> dict[tuple[int, int], int]:
+    """`issue` for many (obligation id, contact id) pairs at once, each with its expiry:
+    the id of a live link per pair, reused (its expiry extended when needed) or new."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown link purpose {purpose!r}")
+    table = Link.__table__  # type: ignore[attr-defined]
+    c = table.c
+    live: dict[tuple[int, int], tuple[int, datetime]] = {}
+    obligations = sorted({oid for oid, _cid in wanted})
+    for i in range(0, len(obligations), 900):
+        for lid, oid, cid, expires in session.execute(
+                sa.select(c.id, c.obligation_id, c.contact_id, c.expires_at).where(
+                    c.purpose == purpose, c.obligation_id.in_(obligations[i:i + 900]),
+                    c.contact_id.is_not(None), c.reply_id.is_(None),
+                    c.agreement_id.is_(None), c.cycle.is_(None), c.revoked_at.is_(None),
+                    c.expires_at > now).order_by(c.id)):
+            live[(oid, cid)] = (lid, expires)  # the newest wins, as in `issue`
+    out = {pair: lid for pair, (lid, _exp) in live.items() if pair in wanted}
+    extend = [{"lid": lid, "expires": wanted[pair]} for pair, (lid, exp) in live.items()
+              if pair in wanted and wanted[pair] > exp]
+    if extend:
+        session.execute(sa.update(table).where(c.id == sa.bindparam("lid"))
+                        .values(expires_at=sa.bindparam("expires")), extend)
+    new = [dict(token_hash=hash_token(token_for(secret_key, nonce)), nonce=nonce,
+                purpose=purpose, obligation_id=oid, contact_id=cid, expires_at=expires,
+                created_at=now)
+           for (oid, cid), expires in sorted(wanted.items()) if (oid, cid) not in out
+           for nonce in [secrets.token_urlsafe(16)]]
+    if new:
+        for lid, oid, cid in session.execute(
+                sa.insert(table).returning(c.id, c.obligation_id, c.contact_id), new):
+            out[(oid, cid)] = lid
+    return out
 
 
 def token_of(link: Link, secret_key: bytes) -> str:

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from config.bootstrap import App
 from core.calendar import zone
 from models.ladder_state import FiredItem
-from models.links import issue, token_of
+from models.links import issue_many, token_of
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, OutboxMessage, Party
 from notifications import decision_messages
 from notifications.apprise_channel import AppriseNotifier
@@ -52,18 +52,6 @@ def _insert_ignore(s: Session) -> Any:
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"])
 
 
-def audience(contact: Contact, party_key: str, obligation: Obligation, agreement: Agreement
-             ) -> str:
-    """Which rung's wording a recipient gets."""
-    if party_key == obligation.party and contact.role in ("focal", "head"):
-        return contact.role
-    if party_key == agreement.convener and contact.role == "coordinator":
-        return "coordinator"
-    if party_key == agreement.supervisor:
-        return "supervisor"
-    return "host"
-
-
 def _rows_for(contact: Contact, key: str, digest: str, base: dict[str, Any]
               ) -> list[dict[str, Any]]:
     """One row per address: the e-mail, and each Apprise channel."""
@@ -77,32 +65,49 @@ def _rows_for(contact: Contact, key: str, digest: str, base: dict[str, Any]
 
 
 def enqueue_fired(s: Session, app: App, items: Sequence[FiredItem], now: datetime) -> int:
-    """Record the messages of fired ladder steps (idempotent by key). Returns rows added."""
-    rows: list[dict[str, Any]] = []
+    """Record the messages of fired ladder steps (idempotent by key). Returns rows added.
+
+    Set-wise: the contacts are read and the reply links issued (a live one reused) for
+    all items at once."""
+    wanted = {(item.obligation_id, r.contact_id) for item in items for r in item.recipients}
+    if not wanted:
+        return 0
+    contacts = _by_id(s, Contact, {cid for _oid, cid in wanted})
+    deadline = {item.obligation_id: item.deadline for item in items
+                if item.deadline is not None}
     days = timedelta(days=app.settings.link_days_after_deadline)
+    links = issue_many(s, app.secret_key, purpose="reply", now=now, wanted={
+        (oid, cid): deadline[oid] + days for oid, cid in wanted
+        if cid in contacts and oid in deadline})
+    rows: list[dict[str, Any]] = []
     for item in items:
-        o = s.get(Obligation, item.obligation_id)
-        assert o is not None
-        a = s.get(Agreement, o.agreement_id)
-        assert a is not None
-        for party_key, contact_id in item.recipients:
-            contact = s.get(Contact, contact_id)
-            if contact is None:
+        for r in item.recipients:
+            contact, link_id = contacts.get(r.contact_id), links.get(
+                (item.obligation_id, r.contact_id))
+            if contact is None or link_id is None:
                 continue
-            link = issue(s, app.secret_key, purpose="reply", now=now, expires_at=o.deadline + days,
-                         obligation_id=o.id, contact_id=contact_id).link
-            base = dict(kind=item.action, agreement_id=a.id, obligation_id=o.id, step=item.step,
-                        contact_id=contact_id, state="pending", attempts=0,
+            base = dict(kind=item.action, agreement_id=item.agreement_id,
+                        obligation_id=item.obligation_id, step=item.step,
+                        contact_id=r.contact_id, state="pending", attempts=0,
                         next_attempt_at=now, created_at=now, subject="", body_text="",
                         context={"type": "ladder", "action": item.action,
-                                 "audience": audience(contact, party_key, o, a),
-                                 "link_id": link.id, "at": item.at.isoformat()})
-            rows += _rows_for(contact, f"{item.obligation_key}#{item.step}#{contact_id}",
+                                 "audience": r.audience, "link_id": link_id,
+                                 "at": item.at.isoformat()})
+            rows += _rows_for(contact, f"{item.obligation_key}#{item.step}#{r.contact_id}",
                               f"{item.at.isoformat()}", base)
     if not rows:
         return 0
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     return len(s.execute(_insert_ignore(s).returning(table.c.id), rows).all())
+
+
+def _by_id(s: Session, model: Any, ids: set[int]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    id_list = sorted(ids)
+    for i in range(0, len(id_list), 900):
+        out.update((row.id, row) for row in s.exec(select(model).where(
+            col(model.id).in_(id_list[i:i + 900]))))
+    return out
 
 
 def enqueue_message(s: Session, app: App, key: str, kind: str, contact: Contact,

@@ -27,7 +27,7 @@ def _labels(app, items):
         roles = {c.id: (p, c.role) for p, c in s.exec(
             select(Party.key, Contact).join(Contact, Contact.party_id == Party.id))}
     return {(i.obligation_key, i.step, tuple(i.skipped),
-             tuple(sorted({f"{roles[cid][0]}.{roles[cid][1]}" for _p, cid in i.recipients})))
+             tuple(sorted({"{}.{}".format(*roles[r.contact_id]) for r in i.recipients})))
             for i in items}
 
 

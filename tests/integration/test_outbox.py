@@ -133,3 +133,28 @@ def test_review_host_notice_and_dossier_link_reach_the_mail_server(mailer, smtp,
                   "ngoc.ht@tinhdoan.quangtri.example"]
     subject = smtp.sink.messages[0]["Subject"]
     assert subject == "[QT-KHKT-2021-2025] Đơn vị chủ trì sơ kết kỳ 2: họp ngày 20/12/2024"
+
+
+def test_a_later_message_reuses_the_live_link_of_its_obligation_and_contact(mailer, smtp,
+                                                                            clock):
+    requests_fired(mailer, clock)  # 15/06/2022: the ten requests, ten new links
+    with mailer.session() as s:
+        first = {(link.obligation_id, link.contact_id): (link.id, link.expires_at)
+                 for link in s.exec(select(Link))}
+    assert len(first) == 10
+    fire(mailer, date(2022, 7, 8))  # the reminders, 7 days before 15/07: same pairs
+    with mailer.session() as s:
+        links = s.exec(select(Link)).all()
+        reminders = s.exec(select(OutboxMessage).where(OutboxMessage.step == 1)).all()
+    assert len(reminders) == 10 and len(links) == 10  # no new link
+    assert {r.context["link_id"] for r in reminders} == {i for i, _ in first.values()}
+    # a revoked link is not reused: the next message to that contact gets a new one
+    with mailer.session(write=True) as s:
+        revoked = s.exec(select(Link).order_by(col(Link.id))).first()
+        revoked.revoked_at = local_instant(date(2022, 7, 9), time(0, 0), TZ)
+        s.add(revoked)
+    fire(mailer, date(2022, 7, 15))  # the due-day reminders
+    with mailer.session() as s:
+        due_day = s.exec(select(OutboxMessage).where(OutboxMessage.step == 2)).all()
+        assert s.exec(select(func.count()).select_from(Link)).one() == 11
+    assert revoked.id not in {r.context["link_id"] for r in due_day}
