@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     language: Literal["vi", "en"] = "vi"  # of CLI tables and coordinator-facing text
     portal_url: str = "http://127.0.0.1:8600"
     portal_port: int = 8600
+    portal_rate_per_address: int = Field(default=120, ge=1)  # requests a minute per client address
     link_days_after_deadline: int = 60
     auto_extension_days: int = 14  # granted once per obligation without asking
     horizon_days: int = 45  # how far ahead sync schedules flow runs

@@ -32,6 +32,15 @@ from reviews.portal_routes import dossier_router
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 11 * 1024 * 1024
 log = logging.getLogger("phoihop.portal")
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+# What every route may answer besides 200, as the OpenAPI document says (all HTML pages).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": _PAGE} for code, text in (
+        (400, "Malformed form"), (403, "Cross-site request or missing form token"),
+        (404, "Refused link (unknown, tampered, expired or revoked: one page)"),
+        (409, "Already decided"), (413, "Request body over 11 MiB"),
+        (422, "Form with errors, shown next to their fields"), (429, "Rate limit"),
+        (503, "Attachment could not be stored; nothing recorded"))}
 
 
 class RateLimiter:
@@ -63,10 +72,10 @@ Lang = Annotated[str | None, Depends(language)]
 
 
 def create_app(app: App) -> FastAPI:
-    api = FastAPI(title="phoihop portal", docs_url=None, redoc_url=None)
+    api = FastAPI(title="phoihop portal", docs_url=None, redoc_url=None, responses=RESPONSES)
     templates = Jinja2Templates(directory=HERE / "templates")
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    per_link, per_address = RateLimiter(60), RateLimiter(120)
+    per_link, per_address = RateLimiter(60), RateLimiter(app.settings.portal_rate_per_address)
     origin = urlparse(app.settings.portal_url)
 
     @api.middleware("http")
@@ -75,9 +84,11 @@ def create_app(app: App) -> FastAPI:
         path = request.url.path
         masked = "/".join(p if i < 2 else "…" for i, p in enumerate(path.split("/")))
         address = request.client.host if request.client else "?"
-        length = int(request.headers.get("content-length") or 0)
+        length = request.headers.get("content-length") or "0"
         response: Response
-        if length > MAX_BODY:
+        if not length.isascii() or not length.isdigit():  # uvicorn refuses these too
+            response = HTMLResponse(TEXT["vi"]["forbidden"], status_code=400)
+        elif int(length) > MAX_BODY:
             response = HTMLResponse("413", status_code=413)
         elif not per_address.allow(address) or (
                 path.startswith(("/r/", "/d/")) and not per_link.allow(hash_token(path[3:]))):
@@ -118,6 +129,7 @@ def create_app(app: App) -> FastAPI:
                     csrf=csrf_token(app, view.link.id or 0, nonce))
 
     @api.get("/r/{token}", response_class=HTMLResponse)
+    @api.head("/r/{token}", response_class=HTMLResponse, operation_id="show_head")  # scanners
     def show(request: Request, token: str, lang: Lang) -> HTMLResponse:
         try:
             with app.session() as s:
@@ -128,7 +140,8 @@ def create_app(app: App) -> FastAPI:
 
     @api.post("/r/{token}", response_class=HTMLResponse)
     async def answer(request: Request, token: str, lang: Lang) -> HTMLResponse:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        # NUL has no place in a typed answer, and PostgreSQL text cannot hold it
+        form = {k: str(v).replace("\x00", "") for k, v in (await request.form()).items()}
         # A foreign Origin is refused outright. Under Referrer-Policy: no-referrer browsers
         # send "Origin: null" for our own form, so "null" rests on the HMAC form token.
         sent_origin = request.headers.get("origin")

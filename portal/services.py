@@ -35,7 +35,9 @@ def csrf_token(app: App, link_id: int, form_nonce: str) -> str:
 
 
 def csrf_ok(app: App, link_id: int, form_nonce: str, token: str) -> bool:
-    return bool(form_nonce) and hmac.compare_digest(csrf_token(app, link_id, form_nonce), token)
+    # as bytes: compare_digest refuses str with non-ASCII characters (a forged token may have)
+    return bool(form_nonce) and hmac.compare_digest(
+        csrf_token(app, link_id, form_nonce).encode(), token.encode())
 
 
 def load_view(s: Session, app: App, token: str, now: datetime, language: str | None) -> View:
