@@ -289,7 +289,8 @@ class PendingStep:
 def pending(s: Session, app: App, until: datetime, code: str | None = None
             ) -> list[PendingStep]:
     """Review steps not done yet whose time is before `until`, for active agreements
-    (past ones included: the sweep catches them up, by `steps_due`'s rule).
+    (past ones included: the sweep catches them up, by `steps_due`'s rule), except in
+    cycles whose meeting was before the agreement was registered (see `run_due`).
 
     One query over the review rows; the ladder's `send_at` comes from the agreement's
     stored timing, so no stored file is parsed."""
@@ -307,6 +308,8 @@ def pending(s: Session, app: App, until: datetime, code: str | None = None
         else:
             send_at = ladder_from_timing(agreement.timing).send_at
         m = milestones_for(review.meeting, send_at, agreement.timezone, app.calendar)
+        if m.final < agreement.registered_at:
+            continue
         out += [PendingStep(agreement.code, review.cycle, step, m.at(step),
                             tuple(dict.fromkeys((review.host, agreement.convener))))
                 for step in pending_steps(m, review.stage) if m.at(step) < until]
@@ -320,7 +323,10 @@ def due_codes(s: Session, app: App, now: datetime) -> list[str]:
 
 
 def run_due(app: App, code: str, now: datetime, out_dir: Path | None = None) -> list[StepDone]:
-    """Every review step of the agreement due at `now`, in order, each committed alone."""
+    """Every review step of the agreement due at `now`, in order, each committed alone.
+
+    A cycle whose meeting was before the agreement was registered is left alone: that
+    review happened before phoihop knew of it (`phoihop review` still rebuilds it)."""
     with app.session() as s:
         got = loader.inputs(s, app, code)
         assert got.row.id is not None
@@ -328,6 +334,8 @@ def run_due(app: App, code: str, now: datetime, out_dir: Path | None = None) -> 
             Review.agreement_id == got.row.id))}
     plan, done = got.plan, []
     for review in plan.reviews:
+        if milestones(plan.agreement, review, app.calendar).final < got.row.registered_at:
+            continue
         for step in due_steps(plan.agreement, review, app.calendar,
                               stages.get(review.cycle, "planned"), now):
             done.append(run_step(app, code, review.cycle, step, now, out_dir))

@@ -96,3 +96,20 @@ def test_catching_up_after_the_meeting_builds_only_the_final(mailer, clock, tmp_
     import_agreement(mailer, AGREEMENT.replace("SUPPORT", "hkh").encode(), "r.yaml")
     steps = run_due(mailer, CODE, at("2025-12-24T08:00"), tmp_path)
     assert [(s.cycle, s.step) for s in steps] == [(1, "final"), (1, "close")]
+
+
+def test_a_cycle_met_before_registration_is_never_run(mailer, clock, tmp_path: Path):
+    """Registered on 05/01/2026, after cycle 1's meeting (22/12/2025): that review happened
+    on paper; only cycle 2 (meeting 21/12/2026) is phoihop's to run."""
+    from reviews.cycle import due_codes, pending
+
+    clock.at = at("2026-01-05T09:00")
+    import_agreement(mailer, AGREEMENT.replace("SUPPORT", "hkh").encode(), "r.yaml")
+    assert run_due(mailer, CODE, at("2026-01-06T08:00"), tmp_path) == []
+    with mailer.session() as s:
+        assert due_codes(s, mailer, at("2026-01-06T08:00")) == []
+        upcoming = pending(s, mailer, at("2027-01-31T00:00"))
+    assert {(p.cycle, p.step) for p in upcoming} == {
+        (2, "host_notice"), (2, "draft"), (2, "final"), (2, "close")}
+    steps = run_due(mailer, CODE, at("2026-12-21T08:00"), tmp_path)
+    assert [(s.cycle, s.step) for s in steps] == [(2, "final")]

@@ -1,0 +1,81 @@
+"""A Prefect event for every reply the portal records: `phoihop.reply.recorded`.
+
+Emitted after the reply's transaction committed, so an automation never sees a reply
+the database does not hold. Prefect's events worker sends in the background and drops
+what it cannot deliver: an unreachable server never fails or slows a reply.
+
+Emitted only when the process is pointed at a Prefect server (`PREFECT_API_URL`, which
+`phoihop up` sets for the portal): without one, Prefect would start a temporary server
+of its own inside the portal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+log = logging.getLogger("phoihop.portal.events")
+
+EVENT = "phoihop.reply.recorded"
+
+
+@dataclass(frozen=True)
+class ReplyRecorded:
+    obligation_key: str
+    agreement_code: str
+    party: str  # the party key of the agreement file
+    reply_id: int
+    version: int
+    status: str
+
+    def resource(self) -> dict[str, str]:
+        return {"prefect.resource.id": f"phoihop.obligation.{self.obligation_key}",
+                "prefect.resource.name": self.obligation_key,
+                "phoihop.reply.id": str(self.reply_id)}
+
+    def related(self) -> list[dict[str, str]]:
+        return [{"prefect.resource.id": f"phoihop.agreement.{self.agreement_code}",
+                 "prefect.resource.role": "agreement",
+                 "prefect.resource.name": self.agreement_code},
+                {"prefect.resource.id": f"phoihop.party.{self.agreement_code}.{self.party}",
+                 "prefect.resource.role": "party", "prefect.resource.name": self.party}]
+
+    def payload(self) -> dict[str, object]:
+        return {"status": self.status, "version": self.version}
+
+
+def configured() -> bool:
+    """Whether a Prefect server is configured (without importing Prefect when not)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    if "prefect.settings" not in sys.modules:
+        return False
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def warm() -> None:
+    """Import Prefect's events at start-up (about 2 s) rather than in the first reply."""
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            import prefect.events  # noqa: F401
+        except Exception as exc:  # a broken install must not stop the portal
+            log.warning("Prefect events unavailable: %s", exc)
+
+
+def reply_recorded(info: ReplyRecorded) -> bool:
+    """Hand the event to Prefect's events worker; never raises. Whether it was handed over."""
+    try:
+        if not configured():
+            return False
+        from prefect.events import emit_event
+
+        event = emit_event(event=EVENT, resource=info.resource(), related=info.related(),
+                           payload=info.payload())
+        return event is not None
+    except Exception as exc:  # the reply is recorded; the event is a notification
+        log.warning("event %s for %s not emitted: %s", EVENT, info.obligation_key, exc)
+        return False

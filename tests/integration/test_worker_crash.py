@@ -1,0 +1,148 @@
+"""A Prefect worker killed (-9) in the middle of a ladder run; the next run finishes the work.
+
+The real thing: a local Prefect server, the `ladder` deployment in a process work pool,
+a worker process that runs it, a slow SMTP server on loopback. Prefect does not retry a
+crashed run by itself; the next run (here: one created for the same agreement a little
+later, as the daily sweep would be) takes over. Nothing is lost, nothing fired twice, and
+a duplicate e-mail can only come from a row that went through `unknown`, with the same
+Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time as clock
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import select
+
+from config.bootstrap import bootstrap
+from config.settings import load_settings
+from core.calendar import local_instant
+from models.migrate import upgrade
+from models.store import import_agreement
+from models.tables import FiredStep, OutboxMessage
+from tests.conftest import QT
+from tests.smtp_sink import SmtpServer, free_port
+
+TZ = "Asia/Ho_Chi_Minh"
+CODE = "QT-KHKT-2021-2025"
+
+
+def _wait(check, seconds: float, what: str):
+    deadline = clock.monotonic() + seconds
+    while clock.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        clock.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (the flow-run processes a worker started)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _kill_machine(pid: int) -> None:
+    """kill -9 a worker and every process it started, as when its machine dies."""
+    for victim in [pid, *_descendants(pid)]:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+async def _run_ladder(at: datetime) -> object:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name("ladder/ladder")
+        return await client.create_flow_run_from_deployment(
+            deployment.id, parameters={"agreement": CODE, "at": at.isoformat()},
+            state=Scheduled(scheduled_time=datetime.now().astimezone()),
+            name=f"{CODE} · {at:%d/%m/%Y}", tags=["phoihop", f"agreement:{CODE}"])
+
+
+async def _state(run_id) -> str:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+        return run.state.type.value if run.state else "NONE"
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    from config.settings import Settings
+    from flows.local import LocalStack
+
+    with SmtpServer() as smtp:
+        smtp.sink.delay = 0.4  # ten messages take ≥ 4 s: the kill lands in the middle
+        for k, v in {"PHOIHOP_DATA_DIR": str(tmp_path),
+                     "PHOIHOP_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.db'}",
+                     "PHOIHOP_MAIL__PORT": str(smtp.port),
+                     "PHOIHOP_LEASE_SECONDS": "60"}.items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.delenv("PHOIHOP_CONFIG", raising=False)
+        settings = load_settings()
+        assert isinstance(settings, Settings)
+        registered = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+        app = bootstrap(settings, clock=lambda: registered)
+        upgrade(app.engine)
+        import_agreement(app, QT.read_bytes(), str(QT))
+        stack = LocalStack(settings, free_port())
+        try:
+            stack.start_server()
+            stack.deploy()
+            stack.start_worker("crash-worker-1")
+            at = local_instant(date(2022, 6, 15), time(8, 0), TZ)  # the ten H1 requests
+            first = asyncio.run(_run_ladder(at))
+            _wait(lambda: len(smtp.sink.messages) >= 2, 180, "the run to start sending")
+            worker = stack.processes[-1]
+            assert _descendants(worker.pid)  # the flow run's own process
+            _kill_machine(worker.pid)
+            worker.wait(timeout=10)
+            sent_when_killed = len(smtp.sink.messages)
+            clock.sleep(1.0)
+            assert len(smtp.sink.messages) <= sent_when_killed + 1  # nothing runs any more
+            assert asyncio.run(_state(first.id)) == "RUNNING"  # Prefect does not know yet
+            with app.session() as s:
+                states = Counter(s.exec(select(OutboxMessage.state)).all())
+            assert sum(states.values()) == 10 and states["sent"] < 10, states
+
+            # the next run, after the claims' lease: it takes over what was left
+            stack.start_worker("crash-worker-2")
+            later = at + timedelta(minutes=5)
+            second = asyncio.run(_run_ladder(later))
+            _wait(lambda: asyncio.run(_state(second.id)) == "COMPLETED", 180,
+                  "the second run to complete")
+        finally:
+            stack.stop()
+        with app.session() as s:
+            rows = s.exec(select(OutboxMessage)).all()
+            fired = s.exec(select(FiredStep)).all()
+        assert len(fired) == 10 and {f.outcome for f in fired} == {"fired"}
+        assert len(rows) == 10 and {r.state for r in rows} == {"sent"}
+        received = Counter(m["Message-ID"] for m in smtp.sink.messages)
+        assert set(received) == {r.message_id for r in rows}  # nothing lost
+        duplicated = {mid for mid, n in received.items() if n > 1}
+        went_unknown = {r.message_id for r in rows if r.attempts > 1}
+        assert duplicated <= went_unknown  # a duplicate only from a row sent twice
