@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KINDS = ("ladder", "undeliverable", "host_notice", "dossier", "submission", "extension_request",
-         "decision")
+         "decision", "receipt")
 
 _text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                         undefined=StrictUndefined, keep_trailing_newline=False)

@@ -17,16 +17,22 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.types import Message
 
 from config.bootstrap import App
 from models.links import LinkRefused, hash_token
 from models.replies import ReplyInvalid, ReplyRefused
+from portal import events, uploads
 from portal.decisions import decisions_router
 from portal.i18n import TEXT
-from portal.services import csrf_ok, csrf_token, load_view, submit
+from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit
 from reviews.portal_routes import dossier_router
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +68,26 @@ class RateLimiter:
         return True
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_form(request: Request) -> FormData:
+    """The form, the body counted as it streams: a chunked body (no Content-Length) is
+    held to MAX_BODY too. One file at most; a file part is spooled to disk."""
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > MAX_BODY:
+            raise BodyTooLarge
+        return message
+
+    return await Request(request.scope, receive).form(max_files=1)
+
+
 def language(request: Request) -> str | None:
     """?lang=vi|en, remembered in a cookie; None means the agreement's language."""
     lang = request.query_params.get("lang") or request.cookies.get("lang")
@@ -75,6 +101,8 @@ def create_app(app: App) -> FastAPI:
     api = FastAPI(title="phoihop portal", docs_url=None, redoc_url=None, responses=RESPONSES)
     templates = Jinja2Templates(directory=HERE / "templates")
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    events.warm()
+    attachments = uploads.folder_of(app.settings.data_dir)
     per_link, per_address = RateLimiter(60), RateLimiter(app.settings.portal_rate_per_address)
     origin = urlparse(app.settings.portal_url)
 
@@ -120,13 +148,20 @@ def create_app(app: App) -> FastAPI:
                     message=TEXT[lang]["refused_text"])
 
     def form_page(request: Request, view: Any, lang: str, code: int = 200,
-                  errors: dict[str, str] | None = None, values: dict[str, str] | None = None
-                  ) -> HTMLResponse:
+                  errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                  dropped: str | None = None) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)
+        prefill = view.prefill if values is None else None  # never over what was typed
         return page(request, "reply.html", lang, code, heading=TEXT[lang]["title"],
                     o=view.info, indicators=view.indicators, history=view.history,
-                    errors=errors or {}, values=values or {}, form_nonce=nonce,
+                    errors=errors or {}, values=values or (prefill.values if prefill else {}),
+                    prefill=prefill, dropped=dropped, accept=uploads.ACCEPT,
+                    token=request.path_params["token"], form_nonce=nonce,
                     csrf=csrf_token(app, view.link.id or 0, nonce))
+
+    def failed(request: Request, lang: str, code: int, key: str) -> HTMLResponse:
+        return page(request, "refused.html", lang, code, heading=TEXT[lang]["title"],
+                    message=TEXT[lang][key])
 
     @api.get("/r/{token}", response_class=HTMLResponse)
     @api.head("/r/{token}", response_class=HTMLResponse, operation_id="show_head")  # scanners
@@ -140,37 +175,96 @@ def create_app(app: App) -> FastAPI:
 
     @api.post("/r/{token}", response_class=HTMLResponse)
     async def answer(request: Request, token: str, lang: Lang) -> HTMLResponse:
-        # NUL has no place in a typed answer, and PostgreSQL text cannot hold it
-        form = {k: str(v).replace("\x00", "") for k, v in (await request.form()).items()}
         # A foreign Origin is refused outright. Under Referrer-Policy: no-referrer browsers
         # send "Origin: null" for our own form, so "null" rests on the HMAC form token.
         sent_origin = request.headers.get("origin")
         if sent_origin and sent_origin != "null" and urlparse(sent_origin).netloc != origin.netloc:
             return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
+        try:
+            raw = await read_form(request)
+        except BodyTooLarge:
+            return HTMLResponse(TEXT["vi"]["too_large"], status_code=413)
+        except (HTTPException, MultiPartException):  # malformed, or more than one file
+            return failed(request, lang or "vi", 400, "bad_form")
+        try:
+            return await record(request, token, lang, raw)
+        finally:
+            await raw.close()
+
+    async def record(request: Request, token: str, lang: str | None, raw: FormData
+                     ) -> HTMLResponse:
+        # NUL has no place in a typed answer, and PostgreSQL text cannot hold it
+        form = {k: v.replace("\x00", "") for k, v in raw.items() if isinstance(v, str)}
+        upload = raw.get("attachment")
         now = app.now()
+        try:
+            with app.session() as s:
+                view = load_view(s, app, token, now, lang)
+        except LinkRefused:
+            return refused(request, lang)
+        if not csrf_ok(app, view.link.id or 0, form.get("form_nonce", ""),
+                       form.get("csrf", "")):
+            return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
+        shown = lang or view.agreement.language
+        staged: uploads.Staged | None = None
+        upload_error: str | None = None
+        if isinstance(upload, UploadFile):
+            try:
+                staged = await run_in_threadpool(uploads.stage, upload.file, upload.filename,
+                                                 attachments)
+            except uploads.UploadRejected as exc:
+                upload_error = str(exc)
+            except uploads.UploadFailed as exc:
+                log.error("attachment not stored, reply not recorded: %s", exc)
+                return failed(request, shown, 503, "store_failed")
         try:
             with app.session(write=True) as s:
                 view = load_view(s, app, token, now, lang)
-                if not csrf_ok(app, view.link.id or 0, form.get("form_nonce", ""),
-                               form.get("csrf", "")):
-                    return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
-                reply = submit(s, app, view, form, now)
-                result = (reply.version, reply.status, reply.recorded_at)
-        except LinkRefused:
-            return refused(request, lang)
-        except ReplyRefused:
+                reply, new = submit(s, app, view, form, now,
+                                    staged.attachment if staged else None, upload_error)
+                recorded = events.ReplyRecorded(
+                    view.obligation.key, view.agreement.code, view.obligation.party,
+                    reply.id or 0, reply.version, reply.status)
+                when_at = reply.recorded_at
+        except (LinkRefused, ReplyRefused):
+            uploads.discard(staged)
             return refused(request, lang)
         except ReplyInvalid as exc:
+            uploads.discard(staged)
             with app.session() as s:
                 view = load_view(s, app, token, now, lang)
-            return form_page(request, view, lang or view.agreement.language, 422,
-                             errors=exc.errors, values=form)
-        lang = lang or view.agreement.language
+            return form_page(request, view, shown, 422, errors=exc.errors, values=form,
+                             dropped=staged.name if staged else None)
+        except BaseException:
+            uploads.discard(staged)
+            raise
+        if staged is not None and not new:
+            uploads.discard(staged)  # a replayed form: the reply it recorded stands
+        elif staged is not None:
+            try:
+                uploads.keep(staged)
+            except OSError as exc:  # the .part file stays; the first download completes it
+                log.error("attachment of reply %s not renamed: %s", recorded.reply_id, exc)
+        if new:
+            events.reply_recorded(recorded)
         from core.calendar import zone
 
-        when = result[2].astimezone(zone(view.agreement.timezone)).strftime("%d/%m/%Y %H:%M")
-        return page(request, "done.html", lang, heading=TEXT[lang]["thanks"], when=when,
-                    version=result[0], status=result[1])
+        when = when_at.astimezone(zone(view.agreement.timezone)).strftime("%d/%m/%Y %H:%M")
+        return page(request, "done.html", shown, heading=TEXT[shown]["thanks"], when=when,
+                    version=recorded.version, status=recorded.status)
+
+    @api.get("/r/{token}/files/{reply_id}")
+    def download(request: Request, token: str, reply_id: str, lang: Lang) -> Response:
+        """A reply's attachment, for the link's own obligation only; never shown inline."""
+        try:
+            with app.session() as s:
+                path, name, kind = attachment_of(s, token, reply_id, app.now(), attachments)
+        except LinkRefused:
+            return refused(request, lang)
+        return FileResponse(path, media_type=kind, headers={
+            "Content-Disposition": uploads.content_disposition(name),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox"})
 
     api.include_router(dossier_router(app))
     api.include_router(decisions_router(app))

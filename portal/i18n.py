@@ -19,6 +19,15 @@ TEXT = {
         "fix": "Vui lòng sửa các mục được đánh dấu.", "switch": "English",
         "forbidden": "Yêu cầu bị từ chối", "too_many": "Quá nhiều yêu cầu, vui lòng thử lại sau.",
         "too_large": "Nội dung gửi quá lớn.", "coordinator": "Cán bộ theo dõi",
+        "attachment": "Tệp đính kèm (không bắt buộc)",
+        "attachment_hint": "Một tệp PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP hoặc GIF, tối đa 10 MB.",
+        "attachment_again": "Tệp “{name}” chưa được lưu vì biểu mẫu còn lỗi; vui lòng chọn "
+                            "lại tệp trước khi gửi.",
+        "file": "Tệp", "prefilled": "Số liệu chỉ tiêu được điền sẵn từ báo cáo kỳ {period} "
+        "(ghi nhận ngày {date}); vui lòng kiểm tra và sửa nếu cần.",
+        "bad_form": "Biểu mẫu gửi lên không đọc được. Vui lòng tải lại trang và gửi lại.",
+        "store_failed": "Máy chủ không lưu được tệp đính kèm nên trả lời chưa được ghi nhận. "
+                        "Vui lòng thử lại sau hoặc gửi không kèm tệp.",
     },
     "en": {
         "title": "Report your progress", "agreement": "Agreement", "commitment": "Commitment",
@@ -35,5 +44,14 @@ TEXT = {
         "fix": "Please correct the marked fields.", "switch": "Tiếng Việt",
         "forbidden": "Request refused", "too_many": "Too many requests; please try later.",
         "too_large": "The request is too large.", "coordinator": "Coordinator",
+        "attachment": "Attachment (optional)",
+        "attachment_hint": "One PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP or GIF file, at most 10 MB.",
+        "attachment_again": "The file “{name}” was not kept because the form has errors; "
+                            "please choose it again before sending.",
+        "file": "File", "prefilled": "Indicator values are prefilled from the report for "
+        "{period} (recorded on {date}); please check them and change them as needed.",
+        "bad_form": "The form could not be read. Please reload the page and send it again.",
+        "store_failed": "The server could not store the attachment, so the reply was not "
+                        "recorded. Please try again later, or send it without the file.",
     },
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time as clock
 from datetime import date, time, timedelta
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -88,3 +89,58 @@ def test_phone_reply_with_errors_then_success(served):
         (reply,) = s.exec(select(Reply)).all()
     assert reply.status == "done" and reply.values["gdht-dat"] == 90
     assert reply.note == "<b>đã</b> gửi bản giấy"
+
+
+def test_phone_reply_with_an_attachment(served, tmp_path):
+    """A wrong file comes back next to its field; a PDF is recorded, listed and downloaded."""
+    from playwright.sync_api import sync_playwright
+
+    from portal.uploads import folder_of
+
+    app, url = served
+    OUT.mkdir(exist_ok=True)
+    fake = tmp_path / "bao-cao.pdf"
+    fake.write_bytes(b"<html><script>alert(1)</script></html>")  # named .pdf, is not one
+    real = tmp_path / "Báo cáo kết quả 2022.pdf"
+    real.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 360, "height": 780},
+                                      accept_downloads=True)
+        page = context.new_page()
+        page.goto(url)
+        assert page.locator("#attachment").is_visible()
+        page.select_option("#status", "done")
+        page.fill("#v-gdht-dang-ky", "1200")
+        page.fill("#answered_by", "Lê Thị Hoa")
+        page.set_input_files("#attachment", str(fake))
+        page.click("button[type=submit]")
+        error = page.locator("#attachment ~ .error").first
+        assert error.is_visible() and "Chỉ nhận tệp PDF" in error.inner_text()
+        assert page.input_value("#v-gdht-dang-ky") == "1200"  # entered values kept
+        assert page.input_value("#answered_by") == "Lê Thị Hoa"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.screenshot(path=str(OUT / "portal-attachment-error-360.png"), full_page=True)
+        with app.session() as s:
+            assert s.exec(select(Reply)).all() == []
+
+        page.set_input_files("#attachment", str(real))
+        page.click("button[type=submit]")
+        assert "Đã ghi nhận trả lời" in page.content()
+        page.goto(url)
+        link = page.locator(".history .file a")
+        assert link.inner_text() == "Báo cáo kết quả 2022.pdf"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.screenshot(path=str(OUT / "portal-attachment-360.png"), full_page=True)
+        with page.expect_download() as got:
+            link.click()
+        download = got.value
+        assert download.suggested_filename == "Báo cáo kết quả 2022.pdf"
+        assert Path(download.path()).read_bytes() == real.read_bytes()
+        browser.close()
+    with app.session() as s:
+        (reply,) = s.exec(select(Reply)).all()
+    assert reply.attachment_name == "Báo cáo kết quả 2022.pdf"
+    assert reply.attachment_type == "application/pdf" and reply.answered_by == "Lê Thị Hoa"
+    stored = list(folder_of(app.settings.data_dir).iterdir())
+    assert [f.name for f in stored] == [reply.attachment_path]
