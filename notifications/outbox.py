@@ -11,6 +11,7 @@ Rows for one recipient in one tick share a `digest_key` and go out as one messag
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ from sqlmodel import Session, col, select
 from config.bootstrap import App
 from core.calendar import zone
 from models.ladder_state import FiredItem
-from models.links import issue_many, token_of
+from models.links import issue_many, token_for, token_of
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, OutboxMessage, Party
 from notifications import decision_messages
 from notifications.apprise_channel import AppriseNotifier
@@ -38,6 +39,7 @@ from notifications.wording import days_text, period, show_date
 
 BACKOFF_BASE = timedelta(minutes=2)
 BACKOFF_CAP = timedelta(hours=6)
+CLAIM_LOCK = 0x70686F69686F70  # PostgreSQL advisory lock key of outbox claims ("phoihop")
 
 
 def message_id(keys: Iterable[str]) -> str:
@@ -155,6 +157,11 @@ def claim(app: App, now: datetime, worker: str, limit: int) -> tuple[list[Outbox
     """Take due rows (whole digests) with a lease; committed before anything is sent."""
     lease = now + timedelta(seconds=app.settings.lease_seconds)
     with app.session(write=True) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            # One claim at a time, as SQLite's write lock does it (sending stays parallel).
+            # Claims that overlapped read the same digests: the ones that found them taken
+            # stopped, leaving a whole wave to one sender, and two could split a digest.
+            s.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
         unknown = expire_leases(s, now)
         due = (col(OutboxMessage.state).in_(("pending", "retry_wait", "unknown")),
                col(OutboxMessage.next_attempt_at) <= now)
@@ -219,15 +226,20 @@ def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage]
         error = DeliveryError(f"{type(exc).__name__}: {exc}"[:300])
     report.messages += 1
     with app.session(write=True) as s:
+        if error is None:  # the common case in one statement (a wave is thousands of these)
+            table = OutboxMessage.__table__  # type: ignore[attr-defined]
+            done = s.execute(sa.update(table).where(
+                table.c.id.in_([r.id for r in group]), table.c.state == "claimed",
+                table.c.claimed_by == worker,  # else the lease ran out and another owns it
+            ).values(state="sent", sent_at=now, subject=message.subject, lease_until=None))
+            report.sent += int(getattr(done, "rowcount", 0) or 0)
+            return
         for r in group:
             row = s.get(OutboxMessage, r.id)
             if row is None or row.state != "claimed" or row.claimed_by != worker:
                 continue  # the lease ran out and someone else owns it now
             row.lease_until = None
-            if error is None:
-                row.state, row.sent_at, row.subject = "sent", now, message.subject
-                report.sent += 1
-            elif error.permanent or row.attempts >= app.settings.send_retries:
+            if error.permanent or row.attempts >= app.settings.send_retries:
                 row.state, row.last_error = "dead", str(error)[:500]
                 report.dead += 1
                 _report_undeliverable(s, app, row, now)
@@ -272,10 +284,10 @@ def _report_undeliverable(s: Session, app: App, row: OutboxMessage, now: datetim
 def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetime) -> Message:
     """Render a row (or a digest of rows) from its context; link tokens derived here."""
     first = group[0]
-    contact = s.get(Contact, first.contact_id) if first.contact_id else None
-    name = contact.name if contact else first.recipient
-    agreement = s.get(Agreement, first.agreement_id) if first.agreement_id else None
-    language = agreement.language if agreement else "vi"
+    contact_name, language, code = s.execute(_heading_query(), {
+        "contact": first.contact_id, "agreement": first.agreement_id}).one()
+    name = contact_name or first.recipient
+    language = language or "vi"
     sender = app.settings.mail.sender_name
     if first.context.get("type") == "undeliverable":
         target = s.get(Contact, first.context["contact_id"])
@@ -284,7 +296,7 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
             "recipient": name, "sender": sender, "contact_name": target.name if target else "?",
             "party": party.name if party else "?", "role": target.role if target else "?",
             "attempts": first.context.get("attempts"), "error": first.context.get("error"),
-            "agreement_code": agreement.code if agreement else ""})
+            "agreement_code": code or ""})
     elif first.context.get("type") in ("host_notice", "dossier", "receipt"):
         context = dict(first.context, recipient=name, sender=sender)
         if "link_id" in context:
@@ -303,7 +315,7 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
     elif first.context.get("type") in decision_messages.KINDS:
         rendered = decision_messages.build(s, app, group, name, sender, language)
     else:
-        items = [_item(s, app, r, now, language) for r in group]
+        items = _items(s, app, group, now, language)
         codes = ", ".join(sorted({i["agreement_code"] for i in items}))
         rendered = render("ladder", language, {"recipient": name, "sender": sender,
                                                 "agreements": codes, "items": items})
@@ -313,57 +325,110 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
                    headers={"Date": format_datetime(now)})
 
 
-def _item(s: Session, app: App, row: OutboxMessage, now: datetime, language: str
-          ) -> dict[str, Any]:
-    o = s.get(Obligation, row.obligation_id)
-    assert o is not None
-    a = s.get(Agreement, o.agreement_id)
-    assert a is not None
-    link = s.get(Link, row.context["link_id"])
-    assert link is not None
-    token = token_of(link, app.secret_key)
-    local_today = _local_date(now, a)
-    item = {
-        "action": row.context["action"], "audience": row.context["audience"],
-        "agreement_code": a.code, "agreement_title": a.title,
-        "commitment": _commitment_title(s, o, language),
-        "party": _party_name(s, a.id, o.party), "period": period(o.label, language),
-        "due": show_date(o.due, language), "days_text": days_text(o.due, local_today, language),
-        "link": f"{app.settings.portal_url.rstrip('/')}/r/{token}", "outstanding": [],
-    }
-    if item["audience"] in ("head", "coordinator", "supervisor"):
-        item["outstanding"] = _outstanding(s, a, o.party if item["audience"] == "head" else None,
-                                           now, language)
-    return item
+def _items(s: Session, app: App, group: list[OutboxMessage], now: datetime, language: str
+           ) -> list[dict[str, Any]]:
+    """The ladder items of a message: obligation, agreement, names and link in one query.
+
+    A wave renders thousands of messages; an ORM load per obligation, link, party and
+    commitment (and per row of an outstanding list) cost more than the SMTP exchange.
+    """
+    found = {f.id: f for f in s.execute(_items_query(), {
+        "links": sorted({r.context["link_id"] for r in group})})}
+    portal = app.settings.portal_url.rstrip("/")
+    outstanding: dict[tuple[int, str | None], list[dict[str, str]]] = {}
+    items = []
+    for row in group:
+        f = found[row.context["link_id"]]
+        assert f.obligation_id == row.obligation_id, (row.key, f.obligation_id)
+        audience = row.context["audience"]
+        item = {
+            "action": row.context["action"], "audience": audience,
+            "agreement_code": f.code, "agreement_title": f.title,
+            "commitment": _commitment_text(f, language), "party": _party_text(f),
+            "period": period(f.label, language), "due": show_date(f.due, language),
+            "days_text": days_text(f.due, _local_date(now, f.timezone), language),
+            "link": f"{portal}/r/{token_for(app.secret_key, f.nonce)}", "outstanding": [],
+        }
+        if audience in ("head", "coordinator", "supervisor"):
+            scope = (f.agreement_id, f.party if audience == "head" else None)
+            if scope not in outstanding:
+                outstanding[scope] = _outstanding(s, *scope, f.timezone, now, language)
+            item["outstanding"] = outstanding[scope]
+        items.append(item)
+    return items
 
 
-def _local_date(instant: datetime, a: Agreement) -> date:
-    return instant.astimezone(zone(a.timezone)).date()
+@functools.cache
+def _heading_query() -> sa.Select[Any]:
+    """The recipient's name and the agreement's language and code (columns, not rows)."""
+    c, a = _table(Contact), _table(Agreement)
+
+    def of(column: Any, table: sa.Table, key: str) -> Any:
+        return sa.select(column).where(table.c.id == sa.bindparam(key)).scalar_subquery()
+
+    return sa.select(of(c.c.name, c, "contact"), of(a.c.language, a, "agreement"),
+                     of(a.c.code, a, "agreement"))
 
 
-def _commitment_title(s: Session, o: Obligation, language: str) -> str:
-    if o.commitment is None:
-        k = o.label.split("-", 1)[1] if o.label.startswith("review-") else ""
+@functools.cache
+def _items_query() -> sa.Select[Any]:
+    """Built once: constructing the statement cost as much as running it."""
+    o, a, link = _table(Obligation), _table(Agreement), _table(Link)
+    joined, names = _with_names(link.join(o, o.c.id == link.c.obligation_id)
+                                .join(a, a.c.id == o.c.agreement_id), o)
+    return (sa.select(link.c.id, link.c.nonce, o.c.id.label("obligation_id"), o.c.agreement_id,
+                      o.c.party, o.c.commitment, o.c.label, o.c.due, a.c.code, a.c.title,
+                      a.c.timezone, *names)
+            .select_from(joined).where(link.c.id.in_(sa.bindparam("links", expanding=True))))
+
+
+@functools.cache
+def _outstanding_query(one_party: bool) -> sa.Select[Any]:
+    """Open obligations past their deadline (of one party, or all), oldest first, 20 at most."""
+    o = _table(Obligation)
+    joined, names = _with_names(o, o)
+    query = (sa.select(o.c.party, o.c.commitment, o.c.label, o.c.deadline, *names)
+             .select_from(joined)
+             .where(o.c.agreement_id == sa.bindparam("agreement"), o.c.status == "open",
+                    o.c.deadline <= sa.bindparam("now")))
+    if one_party:
+        query = query.where(o.c.party == sa.bindparam("party"))
+    return query.order_by(o.c.deadline, o.c.key).limit(20)
+
+
+def _table(model: Any) -> sa.Table:
+    return model.__table__
+
+
+def _with_names(joined: Any, o: sa.Table) -> tuple[Any, tuple[Any, ...]]:
+    """`joined` with the obligation's party and commitment, and their display-name columns."""
+    p, c = _table(Party), _table(Commitment)
+    return (joined.outerjoin(p, (p.c.agreement_id == o.c.agreement_id) & (p.c.key == o.c.party))
+            .outerjoin(c, (c.c.agreement_id == o.c.agreement_id) & (c.c.key == o.c.commitment)),
+            (p.c.short.label("party_short"), p.c.name.label("party_name"),
+             c.c.title.label("commitment_title")))
+
+
+def _local_date(instant: datetime, timezone: str) -> date:
+    return instant.astimezone(zone(timezone)).date()
+
+
+def _commitment_text(f: Any, language: str) -> str:
+    if f.commitment is None:
+        k = f.label.split("-", 1)[1] if f.label.startswith("review-") else ""
         return f"Báo cáo đánh giá kỳ {k}" if language == "vi" else f"Review report {k}"
-    c = s.exec(select(Commitment).where(Commitment.agreement_id == o.agreement_id,
-                                        Commitment.key == o.commitment)).first()
-    return c.title if c else o.commitment
+    return str(f.commitment_title or f.commitment)
 
 
-def _party_name(s: Session, agreement_id: int | None, key: str) -> str:
-    p = s.exec(select(Party).where(Party.agreement_id == agreement_id, Party.key == key)).first()
-    return (p.short or p.name) if p else key
+def _party_text(f: Any) -> str:
+    return str(f.party_short or f.party_name or f.party)
 
 
-def _outstanding(s: Session, a: Agreement, party: str | None, now: datetime, language: str
-                 ) -> list[dict[str, str]]:
-    q = select(Obligation).where(Obligation.agreement_id == a.id, Obligation.status == "open",
-                                 col(Obligation.deadline) <= now)
-    if party is not None:
-        q = q.where(Obligation.party == party)
-    rows = s.exec(q.order_by(col(Obligation.deadline), col(Obligation.key)).limit(20)).all()
-    return [{"party": _party_name(s, a.id, o.party),
-             "commitment": _commitment_title(s, o, language),
-             "period": period(o.label, language),
-             "since": show_date(_local_date(o.deadline, a), language)}
-            for o in rows]
+def _outstanding(s: Session, agreement_id: int, party: str | None, timezone: str,
+                 now: datetime, language: str) -> list[dict[str, str]]:
+    rows = s.execute(_outstanding_query(party is not None),
+                     {"agreement": agreement_id, "now": now, "party": party})
+    return [{"party": _party_text(f), "commitment": _commitment_text(f, language),
+             "period": period(f.label, language),
+             "since": show_date(_local_date(f.deadline, timezone), language)}
+            for f in rows]
