@@ -72,6 +72,7 @@ def _run(directory: Path, count: int) -> list[Row]:
     from flows.sync import sync
     from models.migrate import upgrade
     from models.store import import_many
+    from reviews import cycle
 
     now = datetime.now(UTC)
     app = bootstrap(settings, clock=lambda: now)
@@ -104,9 +105,13 @@ def _run(directory: Path, count: int) -> list[Row]:
                         f"{t_one:.2f} s", "", None))
 
         # The day: 15/11/2027, requests for the yearly reports due 15/12. Everything
-        # before it was fired the working day before (untimed, without Prefect).
+        # before it (ladder steps, review milestones) was done on the working day before
+        # (untimed, without Prefect), as the scheduled runs would have done it.
         eve = datetime.fromisoformat("2027-11-12T08:00:00+07:00")
         work.fire_steps(app, eve)
+        with app.session() as s:
+            for late in cycle.due_codes(s, app, eve):
+                cycle.run_due(app, late, eve)
         day = "2027-11-15T08:00:00+07:00"
         open_count = _open_count(app)
         started = time.perf_counter()

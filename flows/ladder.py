@@ -20,18 +20,29 @@ from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant, zone
 from flows import work
 from flows.review import describe, publish_dossier, run_steps
-from flows.view import artifact_key, summary_markdown, summary_sentence, table_rows
+from flows.view import (
+    artifact_key,
+    summary_markdown,
+    summary_sentence,
+    sweep_rows,
+    table_rows,
+)
 from models.ladder_state import FiredItem
 from notifications.outbox import SendReport
 from reviews import cycle
 
-PUBLISH_AT_MOST = 200  # artifacts per sweep; ladder runs publish their own agreement
+PUBLISH_AT_MOST = 50  # agreements a sweep publishes artifacts for (each costs ~0.15 s);
+# every agreement's activity is in the sweep's own table, ladder runs publish their own
 BACKOFF = exponential_backoff(backoff_factor=5)  # transient database errors only: sending
 # has its own retries in the outbox, never stacked on these
 
 
 def _now(app: App, at: str | None) -> datetime:
     return parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+
+
+def _day(app: App, at: str) -> str:
+    return f"{_now(app, at).astimezone(zone('Asia/Ho_Chi_Minh')):%d/%m/%Y}"
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
@@ -51,7 +62,10 @@ def deliver(at: str) -> SendReport:
 @task
 def publish(code: str, at: str) -> None:
     """The coordinators' view of one agreement: a table and a summary, keyed per agreement."""
-    app = bootstrap()
+    publish_view(bootstrap(), code, at)
+
+
+def publish_view(app: App, code: str, at: str) -> None:
     now = _now(app, at)
     title, rows = work.view_rows(app, code, now)
     today = now.astimezone(zone("Asia/Ho_Chi_Minh")).date()
@@ -82,8 +96,9 @@ def sweep(at: str | None = None, send: bool = True) -> int:
     """Catch up every agreement: fire whatever is due (missed runs included), do review
     steps whose time has passed, send, show.
 
-    One batch for all agreements (a task per agreement would cost Prefect ~50 ms each);
-    artifacts are published for up to PUBLISH_AT_MOST agreements, those with activity first.
+    One batch for all agreements (a task per agreement would cost Prefect ~50 ms each).
+    The sweep's table artifact lists every agreement it did something for; per-agreement
+    artifacts are published for PUBLISH_AT_MOST of them, the most activity first.
     """
     logger = get_run_logger()
     app = bootstrap()
@@ -107,10 +122,15 @@ def sweep(at: str | None = None, send: bool = True) -> int:
         logger.info(describe(code, done))
     update_progress_artifact(progress, 60.0)
     report = deliver(when) if send else SendReport()
+    update_progress_artifact(progress, 80.0)
+    create_table_artifact(sweep_rows(by_agreement) or [{"Chương trình / Agreement": "—"}],
+                          key="sweep-activity",
+                          description=f"Quét {_day(app, when)}: các chương trình có bước "
+                                      f"nhắc việc / agreements with ladder steps")
     active = work.active_codes(app)
-    codes = sorted(by_agreement) + [c for c in active if c not in by_agreement]
-    for code in codes[:PUBLISH_AT_MOST]:  # those with activity first
-        publish(code, when)
+    busiest = sorted(by_agreement, key=lambda c: (-len(by_agreement[c]), c))
+    for code in (busiest + [c for c in active if c not in by_agreement])[:PUBLISH_AT_MOST]:
+        publish_view(app, code, when)  # the most activity first, then the others
     update_progress_artifact(progress, 100.0)
     logger.info("Quét %d chương trình: %d bước, %d thư đã gửi", len(active), len(items),
                 report.sent)

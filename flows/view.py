@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,6 +41,16 @@ def summary_sentence(actions: Sequence[str], code: str, language: str = "vi") ->
             f"Không có bước nhắc việc nào đến hạn cho {code}"
     plural = [p + ("s" if not p.startswith("1 ") else "") for p in parts]
     return f"Sent {', '.join(plural)} for {code}" if parts else f"No ladder step due for {code}"
+
+
+def sweep_rows(by_agreement: Mapping[str, Sequence[str]]) -> list[dict[str, object]]:
+    """One row per agreement the sweep did something for: what it sent."""
+    rows = []
+    for code, actions in sorted(by_agreement.items()):
+        c = Counter(actions)
+        rows.append({"Chương trình / Agreement": code, "Đề nghị / Requests": c["request"],
+                     "Nhắc / Reminders": c["remind"], "Chuyển cấp / Escalations": c["escalate"]})
+    return rows
 
 
 @dataclass(frozen=True)

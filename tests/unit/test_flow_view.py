@@ -34,3 +34,14 @@ def test_coordinator_sentences():
         "Đã gửi 3 lời nhắc, 1 chuyển cấp cho QT"
     assert summary_sentence([], "QT") == "Không có bước nhắc việc nào đến hạn cho QT"
     assert summary_sentence(["request", "request"], "QT", "en") == "Sent 2 requests for QT"
+
+
+def test_sweep_rows_count_what_was_sent_per_agreement():
+    from flows.view import sweep_rows
+
+    rows = sweep_rows({"B-2": ["remind"], "A-1": ["request", "remind", "request", "escalate"]})
+    assert rows == [
+        {"Chương trình / Agreement": "A-1", "Đề nghị / Requests": 2, "Nhắc / Reminders": 1,
+         "Chuyển cấp / Escalations": 1},
+        {"Chương trình / Agreement": "B-2", "Đề nghị / Requests": 0, "Nhắc / Reminders": 1,
+         "Chuyển cấp / Escalations": 0}]
