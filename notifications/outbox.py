@@ -304,10 +304,13 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
             assert link is not None
             token = token_of(link, app.secret_key)
             context["link"] = f"{app.settings.portal_url.rstrip('/')}/dossier/{token}"
-        for field_name in ("meeting",):
+        for field_name in ("meeting", "report_due"):
             if isinstance(context.get(field_name), str):
                 context[field_name] = show_date(date.fromisoformat(context[field_name]),
                                                 language)
+        if isinstance(context.get("prepares"), dict):  # instants, local to the agreement
+            context["prepares"] = {k: show_date(datetime.fromisoformat(v).date(), language)
+                                   for k, v in context["prepares"].items()}
         if isinstance(context.get("covers"), list):
             context["covers"] = " – ".join(show_date(date.fromisoformat(d), language)
                                            for d in context["covers"])

@@ -133,6 +133,9 @@ def test_review_host_notice_and_dossier_link_reach_the_mail_server(mailer, smtp,
                   "ngoc.ht@tinhdoan.quangtri.example"]
     subject = smtp.sink.messages[0]["Subject"]
     assert subject == "[QT-KHKT-2021-2025] Đơn vị chủ trì sơ kết kỳ 2: họp ngày 20/12/2024"
+    body = smtp.sink.messages[0].get_body(("plain",)).get_content()
+    assert "bản dự thảo hồ sơ ngày 13/12/2024 và bản chính thức ngày 20/12/2024" in body
+    assert "Hạn nộp báo cáo đánh giá của các bên: 20/11/2024." in body
 
 
 def test_a_later_message_reuses_the_live_link_of_its_obligation_and_contact(mailer, smtp,
