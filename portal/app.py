@@ -199,7 +199,7 @@ def create_app(app: App) -> FastAPI:
         now = app.now()
         try:
             with app.session() as s:
-                view = load_view(s, app, token, now, lang)
+                view = load_view(s, app, token, now, lang, page=False)
         except LinkRefused:
             return refused(request, lang)
         if not csrf_ok(app, view.link.id or 0, form.get("form_nonce", ""),
@@ -219,7 +219,7 @@ def create_app(app: App) -> FastAPI:
                 return failed(request, shown, 503, "store_failed")
         try:
             with app.session(write=True) as s:
-                view = load_view(s, app, token, now, lang)
+                view = load_view(s, app, token, now, lang, page=False)
                 reply, new = submit(s, app, view, form, now,
                                     staged.attachment if staged else None, upload_error)
                 recorded = events.ReplyRecorded(
