@@ -227,11 +227,8 @@ def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage]
     report.messages += 1
     with app.session(write=True) as s:
         if error is None:  # the common case in one statement (a wave is thousands of these)
-            table = OutboxMessage.__table__  # type: ignore[attr-defined]
-            done = s.execute(sa.update(table).where(
-                table.c.id.in_([r.id for r in group]), table.c.state == "claimed",
-                table.c.claimed_by == worker,  # else the lease ran out and another owns it
-            ).values(state="sent", sent_at=now, subject=message.subject, lease_until=None))
+            done = s.execute(_sent_update(), {"ids": [r.id for r in group], "worker": worker,
+                                              "now": now, "subject": message.subject})
             report.sent += int(getattr(done, "rowcount", 0) or 0)
             return
         for r in group:
@@ -250,6 +247,18 @@ def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage]
             s.add(row)
     if error is not None:
         report.errors.append(str(error)[:200])
+
+
+@functools.cache
+def _sent_update() -> sa.Update:
+    """A handed-over message's rows: sent, if this worker still holds them (else the lease
+    ran out and another owns them). Built once: building it cost more than running it."""
+    table = _table(OutboxMessage)
+    return sa.update(table).where(
+        table.c.id.in_(sa.bindparam("ids", expanding=True)), table.c.state == "claimed",
+        table.c.claimed_by == sa.bindparam("worker"),
+    ).values(state="sent", sent_at=sa.bindparam("now"), subject=sa.bindparam("subject"),
+             lease_until=None)
 
 
 def _report_undeliverable(s: Session, app: App, row: OutboxMessage, now: datetime) -> None:

@@ -6,7 +6,9 @@ Apprise's `mailto://` opens a connection per message (~50 msg/s measured); a poo
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import re
 import smtplib
 import ssl
@@ -40,12 +42,19 @@ def clean_header(value: str) -> str:
 POLICY = policy.compat32.clone(max_line_length=998)
 
 
-def _header(value: str, name: str) -> Header:
-    """Encoded when the message is written (typeshed wants `str`; compat32 takes `Header`)."""
+def _header(value: str, name: str) -> str | Header:
+    """ASCII as it is; otherwise one RFC 2047 encoded word when it fits on the line (what
+    `Header` writes, without measuring it character by character), else a `Header`."""
     value = clean_header(value)
-    return Header(value, "us-ascii" if value.isascii() else "utf-8", header_name=name)
+    if value.isascii():
+        return value
+    word = f"=?utf-8?b?{base64.b64encode(value.encode()).decode()}?="
+    if len(name) + 2 + len(word) <= POLICY.max_line_length:  # type: ignore[operator]
+        return word
+    return Header(value, "utf-8", header_name=name)
 
 
+@functools.lru_cache(maxsize=4096)  # the sender's own address is in every message
 def _address(name: str, addr_spec: str) -> str:
     """`Name <address>`, a non-ASCII name RFC 2047-encoded; ValueError for a bad address."""
     address = Address(addr_spec=clean_header(addr_spec))  # refuses what is not an address
