@@ -19,6 +19,7 @@ from prefect.tasks import exponential_backoff
 from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant, zone
 from flows import work
+from flows.late import too_late
 from flows.review import describe, publish_dossier, run_steps
 from flows.view import (
     artifact_key,
@@ -80,6 +81,8 @@ def publish_view(app: App, code: str, at: str) -> None:
 def ladder(agreement: str, at: str | None = None) -> int:
     """Fire one agreement's due ladder steps at `at`, send the messages, show the result."""
     logger = get_run_logger()
+    if too_late("nhắc việc", agreement):
+        return 0
     app = bootstrap()
     when = _now(app, at).isoformat()
     items = fire_steps(when, agreement)

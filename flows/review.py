@@ -19,6 +19,7 @@ from prefect.tasks import exponential_backoff
 from config.bootstrap import bootstrap
 from core.calendar import parse_instant
 from flows import work
+from flows.late import too_late
 from reviews import cycle
 from reviews.markdown import dossier_key, dossier_markdown, dossier_tables, table_key
 from reviews.wording import Words
@@ -64,6 +65,8 @@ def describe(code: str, done: list[cycle.StepDone]) -> str:
 def review(agreement: str, at: str | None = None) -> list[str]:
     """Run the agreement's review steps due at `at`, send their messages, show the dossier."""
     logger = get_run_logger()
+    if too_late("đánh giá", agreement):
+        return []
     app = bootstrap()
     when = (parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()).isoformat()
     done = run_steps(agreement, when)

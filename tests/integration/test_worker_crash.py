@@ -11,6 +11,7 @@ Message-ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time as clock
@@ -64,13 +65,11 @@ def _descendants(pid: int) -> list[int]:
 def _kill_machine(pid: int) -> None:
     """kill -9 a worker and every process it started, as when its machine dies."""
     for victim in [pid, *_descendants(pid)]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
-async def _run_ladder(at: datetime) -> object:
+async def _run_ladder(at: datetime, scheduled: datetime | None = None) -> object:
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
 
@@ -78,8 +77,17 @@ async def _run_ladder(at: datetime) -> object:
         deployment = await client.read_deployment_by_name("ladder/ladder")
         return await client.create_flow_run_from_deployment(
             deployment.id, parameters={"agreement": CODE, "at": at.isoformat()},
-            state=Scheduled(scheduled_time=datetime.now().astimezone()),
+            state=Scheduled(scheduled_time=scheduled or datetime.now().astimezone()),
             name=f"{CODE} · {at:%d/%m/%Y}", tags=["phoihop", f"agreement:{CODE}"])
+
+
+async def _logs(run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async with get_client() as client:
+        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        return [log.message for log in logs]
 
 
 async def _state(run_id) -> str:
@@ -134,13 +142,29 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypa
             second = asyncio.run(_run_ladder(later))
             _wait(lambda: asyncio.run(_state(second.id)) == "COMPLETED", 180,
                   "the second run to complete")
+
+            # a worker paused for days, then resumed: a run three days past its time is
+            # skipped (and says so); the catch-up sweep does its work, once
+            reminders = at + timedelta(days=23)  # 08/07/2022: the ten −7-day reminders
+            stale = asyncio.run(_run_ladder(
+                reminders, scheduled=datetime.now().astimezone() - timedelta(days=3)))
+            _wait(lambda: asyncio.run(_state(stale.id)) == "COMPLETED", 180,
+                  "the late run to complete")
+            with app.session() as s:
+                assert not s.exec(select(FiredStep).where(FiredStep.step == 1)).all()
+            _wait(lambda: any("Bỏ qua lần chạy" in line for line in asyncio.run(_logs(stale.id))),
+                  30, "the late run's log line saying it was skipped")
+            from flows.ladder import sweep
+
+            assert sweep(at=reminders.isoformat()) == 10
+            assert sweep(at=reminders.isoformat()) == 0
         finally:
             stack.stop()
         with app.session() as s:
             rows = s.exec(select(OutboxMessage)).all()
             fired = s.exec(select(FiredStep)).all()
-        assert len(fired) == 10 and {f.outcome for f in fired} == {"fired"}
-        assert len(rows) == 10 and {r.state for r in rows} == {"sent"}
+        assert len(fired) == 20 and {f.outcome for f in fired} == {"fired"}
+        assert len(rows) == 20 and {r.state for r in rows} == {"sent"}
         received = Counter(m["Message-ID"] for m in smtp.sink.messages)
         assert set(received) == {r.message_id for r in rows}  # nothing lost
         duplicated = {mid for mid, n in received.items() if n > 1}
