@@ -14,7 +14,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-AREAS = ["core", "mail", "portal", "flows", "dossier"]
+AREAS = ["core", "mail", "portal", "flows", "dossier", "soak"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                          "floor": ""})
             continue
         with console.status(f"{area}…"):
-            rows += module.run(count) if area in ("core", "flows", "dossier") else module.run()
+            rows += module.run(count) if area in ("core", "flows", "dossier", "soak") \
+                else module.run()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append({"benchmark": "peak memory (max RSS of the run)", "figure": f"{peak:.0f} MiB",
                  "target": "≤ 1024 MiB", "ok": peak <= 1024, "floor": ""})
