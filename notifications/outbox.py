@@ -215,15 +215,23 @@ def send_pending(app: App, now: datetime, worker: str, limit: int = 500,
 def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage],
                 channels: dict[str, Notifier], report: SendReport) -> None:
     first = group[0]
-    with app.session() as s:
-        message = build_message(s, app, group, now)
     error: DeliveryError | None = None
+    broken = False  # the message itself cannot be built: not the recipient's fault
     try:
-        channels[first.channel].send(message)
-    except DeliveryError as exc:
-        error = exc
-    except Exception as exc:  # an adapter bug must not leave the rows claimed
-        error = DeliveryError(f"{type(exc).__name__}: {exc}"[:300])
+        with app.session() as s:
+            message = build_message(s, app, group, now)
+    except Exception as exc:  # a message that cannot be rendered will not render later:
+        # dead (and counted), never left claimed to be retried forever
+        error = DeliveryError(f"cannot render: {type(exc).__name__}: {exc}"[:300],
+                              permanent=True)
+        broken = True
+    else:
+        try:
+            channels[first.channel].send(message)
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # an adapter bug must not leave the rows claimed
+            error = DeliveryError(f"{type(exc).__name__}: {exc}"[:300])
     report.messages += 1
     with app.session(write=True) as s:
         if error is None:  # the common case in one statement (a wave is thousands of these)
@@ -239,7 +247,8 @@ def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage]
             if error.permanent or row.attempts >= app.settings.send_retries:
                 row.state, row.last_error = "dead", str(error)[:500]
                 report.dead += 1
-                _report_undeliverable(s, app, row, now)
+                if not broken:
+                    _report_undeliverable(s, app, row, now)
             else:
                 row.state, row.last_error = "retry_wait", str(error)[:500]
                 row.next_attempt_at = now + _backoff(row.attempts)

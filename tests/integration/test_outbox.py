@@ -161,3 +161,22 @@ def test_a_later_message_reuses_the_live_link_of_its_obligation_and_contact(mail
         due_day = s.exec(select(OutboxMessage).where(OutboxMessage.step == 2)).all()
         assert s.exec(select(func.count()).select_from(Link)).one() == 11
     assert revoked.id not in {r.context["link_id"] for r in due_day}
+
+
+def test_a_message_that_cannot_be_rendered_is_dead_not_left_claimed(mailer, smtp, clock):
+    now = requests_fired(mailer, clock)
+    with mailer.session(write=True) as s:
+        broken = s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).first()
+        broken.context = {**broken.context, "link_id": 10**9}  # a link that does not exist
+        s.add(broken)
+    report = send_pending(mailer, now, worker="w1")
+    assert (report.sent, report.dead) == (9, 1) and len(smtp.sink.messages) == 9
+    with mailer.session() as s:
+        row = s.get(OutboxMessage, broken.id)
+        assert row.state == "dead" and row.last_error.startswith("cannot render")
+        # not the recipient's fault: nobody is told the contact is unreachable
+        assert s.exec(select(Contact.undeliverable_since).where(
+            Contact.id == row.contact_id)).one() is None
+        assert not s.exec(select(OutboxMessage).where(
+            OutboxMessage.kind == "undeliverable")).all()
+    assert send_pending(mailer, now + timedelta(days=1), worker="w2").sent == 0
