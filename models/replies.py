@@ -111,7 +111,9 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
     query = select(Obligation).where(Obligation.key == obligation_key)
     if s.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    o = s.exec(query).first()
+    # the row as locked, not an object the caller read earlier in this session (the portal
+    # reads it first): a stale status would go unwritten, e.g. `done` on a returned report
+    o = s.exec(query.execution_options(populate_existing=True)).first()
     if o is None or o.status in ("withdrawn", "accepted", "waived"):
         raise ReplyRefused(obligation_key)
     assert o.id is not None
