@@ -14,7 +14,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-AREAS = ["core", "mail", "portal", "flows", "dossier", "soak"]
+AREAS = ["core", "mail", "portal", "flows", "dossier", "soak", "reliability"]
 
 
 def main(argv: list[str] | None = None) -> int:

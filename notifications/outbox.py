@@ -192,9 +192,10 @@ def send_pending(app: App, now: datetime, worker: str, limit: int = 500,
     report = SendReport()
     own = notifiers is None
     channels = notifiers or {
-        "email": SmtpNotifier(app.settings.mail),
+        "email": SmtpNotifier(app.settings.mail, app.settings.send_deadline_seconds),
         "apprise": AppriseNotifier({k: v.get_secret_value()
                                     for k, v in app.settings.channels.items()})}
+    down: set[str] = set()  # channels whose server took nothing this round
     try:
         while True:
             rows, unknown = claim(app, now, worker, limit)
@@ -205,21 +206,43 @@ def send_pending(app: App, now: datetime, worker: str, limit: int = 500,
             for r in rows:
                 groups.setdefault(r.digest_key or r.key, []).append(r)
             for group in groups.values():
-                _send_group(app, now, worker, group, channels, report)
+                if group[0].channel in down:
+                    _release(app, now, worker, group, report)
+                    continue
+                error = _send_group(app, now, worker, group, channels, report)
+                if error is not None and error.unreachable:
+                    down.add(group[0].channel)
     finally:
         if own:
             for n in channels.values():
                 n.close()
 
 
+def _release(app: App, now: datetime, worker: str, group: list[OutboxMessage],
+             report: SendReport) -> None:
+    """Claimed rows not attempted, their server having taken nothing this round (each
+    attempt waits up to the send deadline): retried later, the claim's attempt not counted."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    with app.session(write=True) as s:
+        done = s.execute(sa.update(table).where(
+            table.c.id.in_([r.id for r in group]), table.c.state == "claimed",
+            table.c.claimed_by == worker,
+        ).values(state="retry_wait", attempts=table.c.attempts - 1, lease_until=None,
+                 next_attempt_at=now + _backoff(1), last_error=sa.func.coalesce(
+                     table.c.last_error, "not attempted: the server took no message this round")))
+    report.retried += int(getattr(done, "rowcount", 0) or 0)
+
+
 def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage],
-                channels: dict[str, Notifier], report: SendReport) -> None:
+                channels: dict[str, Notifier], report: SendReport) -> DeliveryError | None:
     first = group[0]
     error: DeliveryError | None = None
     broken = False  # the message itself cannot be built: not the recipient's fault
     try:
         with app.session() as s:
             message = build_message(s, app, group, now)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise  # the database went away, not the message's fault: the claims run out
     except Exception as exc:  # a message that cannot be rendered will not render later:
         # dead (and counted), never left claimed to be retried forever
         error = DeliveryError(f"cannot render: {type(exc).__name__}: {exc}"[:300],
@@ -238,13 +261,16 @@ def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage]
             done = s.execute(_sent_update(), {"ids": [r.id for r in group], "worker": worker,
                                               "now": now, "subject": message.subject})
             report.sent += int(getattr(done, "rowcount", 0) or 0)
-            return
+            return None
         for r in group:
             row = s.get(OutboxMessage, r.id)
             if row is None or row.state != "claimed" or row.claimed_by != worker:
                 continue  # the lease ran out and someone else owns it now
             row.lease_until = None
-            if error.permanent or row.attempts >= app.settings.send_retries:
+            if error.unreachable:  # the server took nothing: not this message's attempt,
+                row.attempts -= 1  # and never a reason to give its recipient up
+            if not error.unreachable and (error.permanent
+                                          or row.attempts >= app.settings.send_retries):
                 row.state, row.last_error = "dead", str(error)[:500]
                 report.dead += 1
                 if not broken:
@@ -256,6 +282,7 @@ def _send_group(app: App, now: datetime, worker: str, group: list[OutboxMessage]
             s.add(row)
     if error is not None:
         report.errors.append(str(error)[:200])
+    return error
 
 
 @functools.cache

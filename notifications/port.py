@@ -18,11 +18,18 @@ class Message:
 
 
 class DeliveryError(Exception):
-    """A failed attempt. `permanent` failures (5xx, bad address) are not retried."""
+    """A failed attempt. `permanent` failures (5xx, bad address) are not retried.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    `unreachable`: the server took no message, for no reason of this one's (no answer by the
+    deadline, or it refused the sender): the round's other messages on that channel would
+    fail the same way, so they wait for the next round without an attempt.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 class Notifier(Protocol):

@@ -11,7 +11,11 @@ import contextlib
 import functools
 import re
 import smtplib
+import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from email import policy
 from email.errors import HeaderParseError
 from email.header import Header
@@ -84,22 +88,91 @@ def build_email(message: Message, transport: MailTransport) -> MimeMessage:
     return mail
 
 
-class SmtpNotifier:
-    """One connection, opened on first use and reused until `close()` or an error."""
+class _Deadline:
+    """Ends a send attempt at its deadline by shutting its socket down.
 
-    def __init__(self, transport: MailTransport) -> None:
+    smtplib's timeout bounds each socket operation, not the exchange: a server that trickles
+    a reply a byte at a time would hold a send for ever. One thread per notifier (until it
+    is closed), armed around each attempt; `socket_of()` names the socket when it fires.
+    """
+
+    def __init__(self, socket_of: Callable[[], socket.socket | None]) -> None:
+        self._socket_of = socket_of
+        self._cond = threading.Condition()
+        self._at: float | None = None
+        self._watching: object | None = None  # the running thread's token
+        self.fired = False
+
+    def arm(self, seconds: float) -> None:
+        with self._cond:
+            self._at, self.fired = time.monotonic() + seconds, False
+            if self._watching is None:
+                self._watching = token = object()
+                threading.Thread(target=self._watch, args=(token,), name="smtp-deadline",
+                                 daemon=True).start()
+            self._cond.notify()
+
+    def disarm(self) -> bool:
+        """Whether the deadline passed during the attempt."""
+        with self._cond:
+            self._at = None
+            return self.fired
+
+    def stop(self) -> None:
+        with self._cond:
+            self._watching, self._at = None, None
+            self._cond.notify_all()
+
+    def _watch(self, token: object) -> None:
+        with self._cond:
+            while self._watching is token:
+                left = None if self._at is None else self._at - time.monotonic()
+                if left is None or left > 0:
+                    self._cond.wait(left)
+                    continue
+                self.fired = True
+                sock = self._socket_of()
+                if sock is None:  # still connecting (bounded by the socket timeout): look again
+                    self._cond.wait(0.05)
+                    continue
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+                self._at = None
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        """The plain socket is visible (as `sock`) during the TLS handshake too."""
+        self.sock = socket.create_connection((host, port), timeout, self.source_address)
+        return self.context.wrap_socket(self.sock, server_hostname=self._host)  # type: ignore[attr-defined]
+
+
+class SmtpNotifier:
+    """One connection, opened on first use and reused until `close()` or an error.
+
+    Every attempt (connecting included) ends within `deadline_seconds` (the outbox passes
+    `send_deadline_seconds`); a failure to reach the server at all is `unreachable`.
+    """
+
+    def __init__(self, transport: MailTransport, deadline_seconds: float = 30.0) -> None:
         self.transport = transport
+        self.deadline_seconds = deadline_seconds
         self._conn: smtplib.SMTP | None = None
+        self._deadline = _Deadline(lambda: getattr(self._conn, "sock", None))
 
     def _connect(self) -> smtplib.SMTP:
         t = self.transport
         if t.ssl:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout_seconds,
-                                                  context=ssl.create_default_context())
+            self._conn = _SMTP_SSL(timeout=t.timeout_seconds,
+                                   context=ssl.create_default_context())
         else:
-            conn = smtplib.SMTP(t.host, t.port, timeout=t.timeout_seconds)
-            if t.starttls:
-                conn.starttls(context=ssl.create_default_context())
+            self._conn = smtplib.SMTP(timeout=t.timeout_seconds)
+        conn = self._conn  # known before connecting: the deadline can shut its socket
+        code, reply = conn.connect(t.host, t.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, reply)
+        if t.starttls and not t.ssl:
+            conn.starttls(context=ssl.create_default_context())
         if t.username:
             conn.login(t.username, t.password.get_secret_value() if t.password else "")
         return conn
@@ -109,28 +182,55 @@ class SmtpNotifier:
             mail = build_email(message, self.transport)
         except (ValueError, IndexError, HeaderParseError) as exc:  # a refused address
             raise DeliveryError(f"invalid address: {exc}", permanent=True) from exc
+        fresh = self._conn is None
+        self._deadline.arm(self.deadline_seconds)
         try:
-            if self._conn is None:
-                self._conn = self._connect()
-            self._conn.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as exc:
-            self.close()
-            codes = [code for code, _msg in exc.recipients.values()]
-            raise DeliveryError(f"recipient refused: {codes}",
-                                permanent=all(c >= 500 for c in codes)) from exc
-        except smtplib.SMTPResponseException as exc:
-            self.close()
-            raise DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:300],
-                                permanent=exc.smtp_code >= 500) from exc
+            conn = self._connect() if self._conn is None else self._conn
+            conn.send_message(mail)
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            self.close()
-            raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+            late = self._deadline.disarm()
+            self._drop()
+            raise _delivery_error(exc, late, fresh, self.deadline_seconds) from exc
+        if self._deadline.disarm():  # it fired as the reply came: the connection is gone
+            self._drop()
+
+    def _drop(self) -> None:
+        """After an error: close without QUIT (a stalled server would not answer it)."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         if self._conn is not None:
+            self._deadline.arm(self.deadline_seconds)
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._conn.quit()
-            self._conn = None
+            self._deadline.disarm()
+            self._drop()
+        self._deadline.stop()
+
+
+def _delivery_error(exc: Exception, late: bool, fresh: bool, deadline: float
+                    ) -> DeliveryError:
+    if late:
+        return DeliveryError(f"no answer within the send deadline of {deadline:g} s",
+                             unreachable=True)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        return DeliveryError(f"recipient refused: {codes}",
+                             permanent=all(c >= 500 for c in codes))
+    if isinstance(exc, smtplib.SMTPDataError):  # the message refused (a 5xx: for good)
+        return DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:300],
+                             permanent=exc.smtp_code >= 500)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        # the server refuses us, not this recipient (greeting, HELO, AUTH, MAIL FROM): no
+        # message can pass until the server or the configuration changes; never `dead`
+        return DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:300],
+                             unreachable=True)
+    # no answer, or the connection lost: on a connection opened for this attempt the server
+    # is not reachable now; on a reused one it may only have closed an idle connection
+    return DeliveryError(f"{type(exc).__name__}: {exc}"[:300], unreachable=fresh)
 
 
 __all__ = ["SmtpNotifier", "build_email", "clean_header", "format_datetime"]
