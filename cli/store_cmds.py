@@ -16,6 +16,7 @@ from core.calendar import iso, parse_instant, zone
 from models.migrate import upgrade
 from models.queries import LISTABLE, agreements_summary, list_obligations, next_steps
 from models.store import ImportRejected, import_many
+from notifications import events
 
 STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
              "submitted": "đã nộp", "accepted": "đã chấp nhận", "waived": "được miễn",
@@ -63,6 +64,8 @@ def import_(files: Annotated[list[Path], typer.Argument(help="Agreement files.")
                       f"{r.updated}, rút {r.withdrawn}, quá hạn trước khi đăng ký {r.unrecorded}",
                       f"{r.code}: {what}, revision {r.revision} — added {r.added}, updated "
                       f"{r.updated}, withdrawn {r.withdrawn}, unrecorded {r.unrecorded}")
+            # with a Prefect server (PREFECT_API_URL), its automation re-syncs the agreement
+            events.agreement_imported(r.code, r.outcome, r.revision)
         console.print(line, markup=False, highlight=False)
 
 

@@ -23,6 +23,8 @@ from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "phoihop"
+AUTOMATION = "phoihop: re-sync an agreement after a reply or an import"
+AGREEMENT_TEMPLATE = "{{ event.resource['phoihop.agreement'] }}"
 FLOWS = (("ladder", "flows/ladder.py:ladder", None),
          ("review", "flows/review.py:review", None),
          ("sweep", "flows/ladder.py:sweep", "15 7 * * *"),  # daily catch-up, 07:15 local
@@ -111,6 +113,36 @@ class LocalStack:
             schedules = [Cron(cron, timezone=timezone)] if cron else None
             loaded.deploy(name=name, work_pool_name=POOL, build=False, push=False,
                           schedules=schedules, print_next_steps=False, ignore_warnings=True)
+        self.automate()
+
+    def automate(self) -> None:
+        """A reply or an amendment may move fire times: an automation on
+        `phoihop.reply.recorded` and `phoihop.agreement.imported` runs `sync` for that
+        agreement (visible, and pausable, in the UI's Automations page). Re-created on every
+        start, never duplicated."""
+        import asyncio
+
+        from prefect.automations import Automation, EventTrigger, Posture, RunDeployment
+        from prefect.client.orchestration import get_client
+
+        async def replace() -> None:
+            async with get_client() as client:
+                for old in await client.read_automations_by_name(AUTOMATION):
+                    await client.delete_automation(old.id)
+                deployment = await client.read_deployment_by_name("sync/sync")
+                await Automation(
+                    name=AUTOMATION,
+                    description="Đồng bộ lịch của chương trình khi có trả lời / re-sync an "
+                                "agreement's schedule after a reply",
+                    trigger=EventTrigger(expect={"phoihop.reply.recorded",
+                                                 "phoihop.agreement.imported"},
+                                         posture=Posture.Reactive, threshold=1),
+                    actions=[RunDeployment(source="selected", deployment_id=deployment.id,
+                                           parameters={"agreement": AGREEMENT_TEMPLATE},
+                                           job_variables=None)],
+                ).acreate()
+
+        asyncio.run(replace())
 
     def start_worker(self, name: str = "phoihop-worker-1") -> None:
         self._spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,

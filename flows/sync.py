@@ -72,32 +72,41 @@ class SyncReport:
     names: list[str] = field(default_factory=list)
 
 
-def planned_runs(app: App, now: datetime, horizon_days: int) -> list[PlannedRun]:
-    """Every (agreement, instant) within the horizon with a ladder step or a review step."""
+def planned_runs(app: App, now: datetime, horizon_days: int, agreement: str | None = None
+                 ) -> list[PlannedRun]:
+    """Every (agreement, instant) within the horizon with a ladder step or a review step
+    (of one agreement, when given)."""
     out: list[PlannedRun] = []
     with app.session() as s:
-        for code, times in upcoming_fire_times(s, app, now, horizon_days).items():
+        for code, times in upcoming_fire_times(s, app, now, horizon_days, agreement).items():
             out += [PlannedRun(code, at, frozenset(parties)) for at, parties in times.items()]
         until = now + timedelta(days=horizon_days + 1)
         out += [PlannedRun(p.code, p.at, frozenset(p.parties), "review")
-                for p in pending(s, app, until) if p.at >= now]
+                for p in pending(s, app, until, agreement) if p.at >= now]
     return sorted(set(out), key=lambda p: (p.at, p.code, p.flow))
 
 
-SCHEDULED = FlowRunFilter(
-    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-    tags=FlowRunFilterTags(all_=[TAG]))
+def scheduled(agreement: str | None = None) -> FlowRunFilter:
+    """Scheduled phoihop runs (of one agreement, when given)."""
+    return FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+        tags=FlowRunFilterTags(all_=[TAG, *([f"agreement:{agreement}"] if agreement else [])]))
 
 
-async def scheduled_runs(client: PrefectClient, concurrency: int = 4) -> list[FlowRun]:
+SCHEDULED = scheduled()
+
+
+async def scheduled_runs(client: PrefectClient, concurrency: int = 4,
+                         agreement: str | None = None) -> list[FlowRun]:
     """Every scheduled phoihop run: counted, then read a page at a time, a few at once."""
-    total = await _retrying(lambda: client.count_flow_runs(flow_run_filter=SCHEDULED))
+    flow_filter = scheduled(agreement)
+    total = await _retrying(lambda: client.count_flow_runs(flow_run_filter=flow_filter))
     gate = asyncio.Semaphore(concurrency)
 
     async def page(offset: int) -> list[FlowRun]:
         async with gate:
             return await _retrying(lambda: client.read_flow_runs(
-                flow_run_filter=SCHEDULED, sort=FlowRunSort.ID_DESC, limit=PAGE,
+                flow_run_filter=flow_filter, sort=FlowRunSort.ID_DESC, limit=PAGE,
                 offset=offset))
 
     pages = await asyncio.gather(*(page(o) for o in range(0, total, PAGE)))
@@ -124,7 +133,8 @@ async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
-async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncReport:
+async def reconcile(planned: list[PlannedRun], concurrency: int = 8,
+                    agreement: str | None = None) -> SyncReport:
     """Create missing runs and cancel stale ones, a few requests at a time.
 
     Runs are created straight from each deployment's id, read once: `run_deployment`
@@ -133,8 +143,8 @@ async def reconcile(planned: list[PlannedRun], concurrency: int = 8) -> SyncRepo
     wanted = {p.key: p for p in planned}
     gate = asyncio.Semaphore(concurrency)
     async with get_client() as client:
-        existing = {r.idempotency_key: r for r in await scheduled_runs(client)
-                    if r.idempotency_key}
+        existing = {r.idempotency_key: r for r in await scheduled_runs(
+                    client, agreement=agreement) if r.idempotency_key}
         stale = [run for key, run in existing.items() if key not in wanted]
         missing = [(key, p) for key, p in wanted.items() if key not in existing]
         deployments: dict[str, UUID] = {}
@@ -170,14 +180,18 @@ async def _create(client: PrefectClient, deployment: UUID, p: PlannedRun, key: s
 
 
 @flow(name="sync")
-async def sync(at: str | None = None, horizon_days: int | None = None) -> dict[str, int]:
-    """Make Prefect's scheduled runs match the plan of every active agreement."""
+async def sync(at: str | None = None, horizon_days: int | None = None,
+               agreement: str | None = None) -> dict[str, int]:
+    """Make Prefect's scheduled runs match the plan of every active agreement (or of one:
+    what the automation on `phoihop.reply.recorded` asks after a reply or a decision)."""
     logger = get_run_logger()
     app = bootstrap()
     now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
-    planned = planned_runs(app, now, horizon_days or app.settings.horizon_days)
-    report = await reconcile(planned)
-    logger.info("Đồng bộ lịch: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
-                report.wanted, report.created, report.kept, report.cancelled)
+    agreement = agreement or None  # an automation's empty template renders ""
+    planned = planned_runs(app, now, horizon_days or app.settings.horizon_days, agreement)
+    report = await reconcile(planned, agreement=agreement)
+    logger.info("Đồng bộ lịch%s: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
+                f" {agreement}" if agreement else "", report.wanted, report.created,
+                report.kept, report.cancelled)
     return {"wanted": report.wanted, "created": report.created, "kept": report.kept,
             "cancelled": report.cancelled}

@@ -1,4 +1,9 @@
-"""A Prefect event for every reply the portal records: `phoihop.reply.recorded`.
+"""Prefect events: `phoihop.reply.recorded` for every reply the portal records and
+`phoihop.agreement.imported` for every agreement `phoihop import` creates or amends.
+
+Both carry the label `phoihop.agreement` on their resource: the automation `phoihop up`
+creates runs `sync` for that agreement on either (a reply or an amendment may move fire
+times).
 
 Emitted after the reply's transaction committed, so an automation never sees a reply
 the database does not hold. Prefect's events worker sends in the background and drops
@@ -16,9 +21,10 @@ import os
 import sys
 from dataclasses import dataclass
 
-log = logging.getLogger("phoihop.portal.events")
+log = logging.getLogger("phoihop.events")
 
 EVENT = "phoihop.reply.recorded"
+IMPORTED = "phoihop.agreement.imported"
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,8 @@ class ReplyRecorded:
     def resource(self) -> dict[str, str]:
         return {"prefect.resource.id": f"phoihop.obligation.{self.obligation_key}",
                 "prefect.resource.name": self.obligation_key,
-                "phoihop.reply.id": str(self.reply_id)}
+                "phoihop.reply.id": str(self.reply_id),
+                "phoihop.agreement": self.agreement_code}  # for automations' templates
 
     def related(self) -> list[dict[str, str]]:
         return [{"prefect.resource.id": f"phoihop.agreement.{self.agreement_code}",
@@ -78,4 +85,20 @@ def reply_recorded(info: ReplyRecorded) -> bool:
         return event is not None
     except Exception as exc:  # the reply is recorded; the event is a notification
         log.warning("event %s for %s not emitted: %s", EVENT, info.obligation_key, exc)
+        return False
+
+
+def agreement_imported(code: str, outcome: str, revision: int) -> bool:
+    """`phoihop.agreement.imported` for a created or amended agreement; never raises."""
+    try:
+        if not configured():
+            return False
+        from prefect.events import emit_event
+
+        event = emit_event(event=IMPORTED, resource={
+            "prefect.resource.id": f"phoihop.agreement.{code}", "prefect.resource.name": code,
+            "phoihop.agreement": code}, payload={"outcome": outcome, "revision": revision})
+        return event is not None
+    except Exception as exc:  # the agreement is stored; the event is a notification
+        log.warning("event %s for %s not emitted: %s", IMPORTED, code, exc)
         return False

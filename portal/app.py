@@ -29,7 +29,8 @@ from starlette.types import Message
 from config.bootstrap import App
 from models.links import LinkRefused, hash_token
 from models.replies import ReplyInvalid, ReplyRefused
-from portal import events, uploads
+from notifications import events
+from portal import uploads
 from portal.decisions import decisions_router
 from portal.i18n import TEXT
 from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +72,30 @@ def prefect_harness() -> Iterator[None]:
                              PREFECT_SERVER_ANALYTICS_ENABLED: False}), \
             prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@contextmanager
+def prefect_stack(settings: Settings) -> Iterator[Any]:
+    """A local Prefect server with phoihop's deployments (flows.local.LocalStack), this
+    process's Prefect client pointed at it even if Prefect was imported before."""
+    from flows.local import LocalStack
+    from tests.smtp_sink import free_port
+
+    stack = LocalStack(settings, free_port())
+    from prefect.events.worker import EventsWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Prefect's events worker is one per process and keeps the server it started with:
+    # drained on the way in and out, the next event starts one for the right server
+    EventsWorker.drain_all(timeout=10)
+    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+        try:
+            stack.start_server()
+            stack.deploy()
+            yield stack
+        finally:
+            EventsWorker.drain_all(timeout=10)
+            stack.stop()
 
 
 @pytest.fixture

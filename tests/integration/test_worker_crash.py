@@ -26,8 +26,8 @@ from core.calendar import local_instant
 from models.migrate import upgrade
 from models.store import import_agreement
 from models.tables import FiredStep, OutboxMessage
-from tests.conftest import QT
-from tests.smtp_sink import SmtpServer, free_port
+from tests.conftest import QT, prefect_stack
+from tests.smtp_sink import SmtpServer
 
 TZ = "Asia/Ho_Chi_Minh"
 CODE = "QT-KHKT-2021-2025"
@@ -100,7 +100,6 @@ async def _state(run_id) -> str:
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypatch):
     from config.settings import Settings
-    from flows.local import LocalStack
 
     with SmtpServer() as smtp:
         smtp.sink.delay = 0.4  # ten messages take ≥ 4 s: the kill lands in the middle
@@ -116,10 +115,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypa
         app = bootstrap(settings, clock=lambda: registered)
         upgrade(app.engine)
         import_agreement(app, QT.read_bytes(), str(QT))
-        stack = LocalStack(settings, free_port())
-        try:
-            stack.start_server()
-            stack.deploy()
+        with prefect_stack(settings) as stack:
             stack.start_worker("crash-worker-1")
             at = local_instant(date(2022, 6, 15), time(8, 0), TZ)  # the ten H1 requests
             first = asyncio.run(_run_ladder(at))
@@ -158,8 +154,6 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypa
 
             assert sweep(at=reminders.isoformat()) == 10
             assert sweep(at=reminders.isoformat()) == 0
-        finally:
-            stack.stop()
         with app.session() as s:
             rows = s.exec(select(OutboxMessage)).all()
             fired = s.exec(select(FiredStep)).all()
