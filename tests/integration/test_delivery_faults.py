@@ -202,7 +202,7 @@ def test_550_is_dead_after_one_attempt_and_reported_once_over_several_rounds(
         at = now.replace(year=day.year, month=day.month, day=day.day)
         fire(mailer, day)  # reminders, the due day's, an escalation: more mail to Hoa
         send_pending(app, at, worker=f"w{n + 1}")
-        send_pending(app, at + timedelta(hours=7), worker=f"v{n + 1}")  # a later round
+    send_pending(app, at + timedelta(days=1), worker="later")  # a round with nothing new
     to_hoa = [r for r in rows(mailer) if r.recipient == HOA]
     assert len(to_hoa) >= 3 and all((r.state, r.attempts) == ("dead", 1) for r in to_hoa)
     assert refusing.sink.refusals[HOA] == len(to_hoa)  # each refused once, never retried
@@ -337,9 +337,9 @@ def test_a_backend_terminated_mid_transaction_fails_the_sender_cleanly_and_loses
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_backends_terminated_at_random_moments_leave_nothing_claimed_or_lost(db_url,
                                                                              tmp_path):
-    result = pg_terminations(4, seed=20261208, directory=tmp_path, url=db_url)
+    result = pg_terminations(3, seed=20261208, directory=tmp_path, url=db_url)
     print(result)
     assert result.problems == [] and result.clean_errors
-    assert result.terminated >= 4
-    assert result.claimed_after == 0 and result.lost == 0 and result.messages >= 40
+    assert result.terminated >= 3
+    assert result.claimed_after == 0 and result.lost == 0 and result.messages >= 30
     assert result.duplicates == result.explained
