@@ -4,8 +4,9 @@
   is stored.
 - Re-importing an identical file changes nothing.
 - An amended file updates the plan: new obligations are added, changed due dates move
-  (unless an extension was granted), removed obligations become `withdrawn`; replies and
-  fired steps are never touched.
+  (unless an extension was granted), removed obligations become `withdrawn` (restored by a
+  later amendment, they take back what their replies made them); replies and fired steps
+  are never touched.
 - Obligations whose deadline had passed at registration are `unrecorded`.
 Obligations are written with bulk statements (Core executemany), not one ORM object each.
 """
@@ -240,6 +241,7 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
         .where(col(Obligation.agreement_id) == agreement_id)).all()}
     used = used_steps(s, [r.id for r in existing.values()]) if existing else {}
     extended = _extended(s, [r.id for r in existing.values()]) if existing else set()
+    answered = _answered(s, [r.id for r in existing.values() if r.status == "withdrawn"])
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for o in item.plan.obligations:
@@ -256,7 +258,7 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
                 next_fire(fire_times(a.ladder, o.due, cal, a.timezone), ()),
                 last_step=None, created_at=now, updated_at=now))
             continue
-        status = "open" if old.status == "withdrawn" else old.status
+        status = answered.get(old.id, "open") if old.status == "withdrawn" else old.status
         if old.planned_due == o.due and old.status != "withdrawn":
             continue
         due = old.due if old.id in extended else o.due
@@ -293,6 +295,18 @@ def _extended(s: Session, ids: list[int]) -> set[int]:
         out.update(s.execute(select(Reply.obligation_id).where(
             col(Reply.obligation_id).in_(chunk), Reply.status == "extension")).scalars())
     return out
+
+
+def _answered(s: Session, ids: list[int]) -> dict[int, str]:
+    """The status a withdrawn obligation's replies give it back when an amendment restores
+    it: its latest `done` reply accepted, or submitted (returned: open, left out)."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        for oid, decision in s.execute(select(Reply.obligation_id, Reply.decision).where(
+                col(Reply.obligation_id).in_(chunk), Reply.status == "done")
+                .order_by(col(Reply.version))):
+            out[oid] = {"accepted": "accepted", "returned": "open"}.get(decision, "submitted")
+    return {oid: status for oid, status in out.items() if status != "open"}
 
 
 def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
