@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from cli import (
     config_cmds,
@@ -15,7 +16,7 @@ from cli import (
     review_cmds,
     store_cmds,
 )
-from cli.common import Failure, exit_on_failure
+from cli.common import Failure, exit_on_failure, tr
 
 app = typer.Typer(
     name="phoihop",
@@ -42,6 +43,15 @@ def main() -> None:
         exit_on_failure(exc)
     except KeyboardInterrupt:
         sys.exit(130)
+    except DBAPIError as exc:  # read-only, full, locked or unreachable database
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        exit_on_failure(Failure(tr(
+            f"Cơ sở dữ liệu từ chối ghi/đọc ({reason}); giao dịch đang làm đã hủy, "
+            "dữ liệu đã lưu trước đó còn nguyên.",
+            f"The database refused the work ({reason}); the transaction in progress was "
+            "rolled back, what was stored before is intact.")))
+    except OSError as exc:  # disk full or unwritable files (dossiers, attachments, logs)
+        exit_on_failure(Failure(tr(f"Lỗi hệ thống tệp: {exc}", f"File system error: {exc}")))
 
 
 if __name__ == "__main__":

@@ -54,10 +54,14 @@ def fire_steps(at: str, agreement: str | None) -> list[FiredItem]:
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def deliver(at: str) -> SendReport:
-    """Hand due messages to the mail server and channels (the outbox retries failures)."""
+def deliver() -> SendReport:
+    """Hand due messages to the mail server and channels (the outbox retries failures).
+
+    On the wall clock, whatever time the run fires for: leases and retry times must mean
+    the same to every sender (a run started late must not claim with a lease that another
+    sender already sees as expired)."""
     app = bootstrap()
-    return work.deliver(app, _now(app, at), worker=f"flow-{flow_run.get_id()}")
+    return work.deliver(app, app.now(), worker=f"flow-{flow_run.get_id()}")
 
 
 @task
@@ -86,7 +90,7 @@ def ladder(agreement: str, at: str | None = None) -> int:
     app = bootstrap()
     when = _now(app, at).isoformat()
     items = fire_steps(when, agreement)
-    report = deliver(when)
+    report = deliver()
     publish(agreement, when)
     logger.info(summary_sentence([i.action for i in items], agreement))
     logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
@@ -124,7 +128,7 @@ def sweep(at: str | None = None, send: bool = True) -> int:
                 publish_dossier(step)
         logger.info(describe(code, done))
     update_progress_artifact(progress, 60.0)
-    report = deliver(when) if send else SendReport()
+    report = deliver() if send else SendReport()
     update_progress_artifact(progress, 80.0)
     create_table_artifact(sweep_rows(by_agreement) or [{"Chương trình / Agreement": "—"}],
                           key="sweep-activity",

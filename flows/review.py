@@ -10,10 +10,9 @@ and table artifacts beside it.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
@@ -73,7 +72,7 @@ def review(agreement: str, at: str | None = None) -> list[str]:
     for step in done:
         if step.assembled is not None:
             publish_dossier(step)
-    report = work.deliver(app, datetime.fromisoformat(when), worker="review")
+    report = work.deliver(app, app.now(), worker=f"review-{flow_run.get_id()}")
     logger.info(describe(agreement, done))
     logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
                 report.retried, report.dead)

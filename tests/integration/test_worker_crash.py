@@ -106,7 +106,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypa
         for k, v in {"PHOIHOP_DATA_DIR": str(tmp_path),
                      "PHOIHOP_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.db'}",
                      "PHOIHOP_MAIL__PORT": str(smtp.port),
-                     "PHOIHOP_LEASE_SECONDS": "60"}.items():
+                     "PHOIHOP_LEASE_SECONDS": "3"}.items():
             monkeypatch.setenv(k, v)
         monkeypatch.delenv("PHOIHOP_CONFIG", raising=False)
         settings = load_settings()
@@ -132,7 +132,9 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, monkeypa
                 states = Counter(s.exec(select(OutboxMessage.state)).all())
             assert sum(states.values()) == 10 and states["sent"] < 10, states
 
-            # the next run, after the claims' lease: it takes over what was left
+            # the next run, after the claims' lease (senders claim on the wall clock): it
+            # takes over what was left
+            clock.sleep(3.5)
             stack.start_worker("crash-worker-2")
             later = at + timedelta(minutes=5)
             second = asyncio.run(_run_ladder(later))
