@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
@@ -287,6 +288,7 @@ def _check_round(app: App, ops: list[Op], items: list[Any], began: int, committe
     return figures
 
 
+@pytest.mark.slow
 def test_replies_during_sweeps_lose_nothing_and_fire_nothing_after_done(
         app: App, clock: FixedClock, db_url: str):
     world = _import(app, clock)
@@ -357,6 +359,7 @@ def _outbox_set(app: App) -> tuple[Counter[tuple[Any, ...]], list[tuple[Any, ...
     return Counter(tuple(r) for r in rows), [tuple(r) for r in steps]
 
 
+@pytest.mark.slow
 def test_sweeps_overlapping_in_processes_record_one_set_of_messages(
         app: App, clock: FixedClock, db_url: str, tmp_path: Path):
     """Several sweep processes tick the same instant together, round after round: one set

@@ -370,10 +370,12 @@ def _run(backend: str, examples: int) -> None:
         and ran["amend"] and ran["crash"]
 
 
+@pytest.mark.slow
 def test_life_of_agreements_sqlite() -> None:
     _run("sqlite", EXAMPLES)
 
 
+@pytest.mark.slow
 def test_life_of_agreements_postgres(pg_reason: str | None) -> None:
     if pg_reason is not None:
         if os.environ.get("PHOIHOP_REQUIRE_POSTGRES") == "1":

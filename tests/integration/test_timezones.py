@@ -68,6 +68,7 @@ def _databases(db_url: str, tmp: Path, n: int) -> Iterator[list[str]]:
         admin.dispose()
 
 
+@pytest.mark.slow
 def test_a_year_under_three_host_zones_gives_one_dump(db_url: str, tmp_path: Path):
     with _databases(db_url, tmp_path, len(ZONES)) as urls:
         runs = []
@@ -108,6 +109,7 @@ CLI_RUNS = (
 )
 
 
+@pytest.mark.slow
 def test_plan_and_simulate_print_the_same_under_any_host_zone(tmp_path: Path):
     outputs: dict[str, list[str]] = {zone: [] for zone in ZONES}
     for args in CLI_RUNS:
