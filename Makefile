@@ -10,7 +10,7 @@ demo: $(STAMP)
 	$(BIN)/phoihop demo
 
 test: $(STAMP) system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -439,19 +439,11 @@ print(json.dumps({{"status": r.status_code, "seconds": time.perf_counter() - sta
     print(f"reply POST with an unreachable Prefect server: {result['seconds'] * 1000:.0f} ms")
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        temporary_settings,
-    )
-    from prefect.testing.utilities import prefect_test_harness
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                             PREFECT_SERVER_ANALYTICS_ENABLED: False}), \
-            prefect_test_harness(server_startup_timeout=90):
-        yield
+@pytest.fixture
+def harness(prefect_harness):
+    """The session's Prefect test server: Prefect's events worker is one per process and
+    keeps the server it started with, so a second harness would never see the events."""
+    return prefect_harness
 
 
 def _events(resource_id: str, since: datetime, want: int, seconds: float = 30) -> list:
