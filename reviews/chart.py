@@ -9,6 +9,7 @@ dossiers are assembled at once.
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -73,6 +74,16 @@ def _glyphs(text: str, size: int, bold: bool, anchor: str) -> tuple[Image.Image,
     return mask, left, top
 
 
+def one_line(text: str) -> str:
+    """Text as one drawable line: control characters and line or paragraph separators
+    (U+0085, U+2028, U+2029, which an agreement file may hold) become spaces; Raqm's
+    layout fails on a paragraph separator inside a line."""
+    if text.isprintable():
+        return text
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+                   for ch in text)
+
+
 class Canvas:
     def __init__(self, width: int, height: int) -> None:
         self.image = Image.new("RGB", (width, height), BACK)
@@ -80,16 +91,22 @@ class Canvas:
 
     def text(self, xy: tuple[int, int], text: str, size: int, bold: bool = False,
              fill: tuple[int, int, int] = INK, anchor: str = "la") -> None:
-        mask, dx, dy = _glyphs(text, size, bold, anchor)
+        mask, dx, dy = _glyphs(one_line(text), size, bold, anchor)
         self.image.paste(fill, (xy[0] + dx, xy[1] + dy), mask)
 
     def fit(self, text: str, size: int, width: int, bold: bool = False) -> str:
         f = font(size, bold)
+        text = one_line(text)
         if self.draw.textlength(text, font=f) <= width:
             return text
-        while text and self.draw.textlength(text + "…", font=f) > width:
-            text = text[:-1]
-        return text + "…"
+        lo, hi = 0, len(text)  # the longest prefix that fits with "…" after it, by halves:
+        while lo < hi:  # cutting a character at a time took seconds for a long label
+            mid = (lo + hi + 1) // 2
+            if self.draw.textlength(text[:mid] + "…", font=f) <= width:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo] + "…"
 
 
 def _colour(rate: object) -> tuple[int, int, int]:

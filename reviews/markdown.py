@@ -5,8 +5,8 @@ final, a rebuild) shows in the artifact's history. In it, identifiers (agreement
 party and indicator ids: validated patterns) appear as inline code, and every piece of
 text that came from an agreement file or a partner (titles, names, labels, notes,
 reasons) only inside fenced code blocks whose fence is longer than any run of backticks
-in the text: nothing renders as a link, an image or HTML. Table artifact cells are
-plain text in the UI.
+in the text: nothing renders as a link, an image or HTML. Table artifact cells go
+through `flows.view.cell` (Prefect's default UI renders a cell as markdown too).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flows.view import artifact_key
+from flows.view import artifact_key, cell
 from flows.view import fenced as _fenced
 from reviews.wording import Words
 
@@ -126,7 +126,7 @@ def dossier_tables(content: dict[str, Any]) -> dict[str, list[dict[str, object]]
     names = content["parties"]
 
     def party(pid: str) -> str:
-        return names.get(pid, {}).get("short", pid)
+        return cell(names.get(pid, {}).get("short", pid))
 
     return {
         "parties": [{w["party"]: party(p["party"]), w["due"]: p["due"],
@@ -134,12 +134,12 @@ def dossier_tables(content: dict[str, Any]) -> dict[str, list[dict[str, object]]
                      w["missing"]: p["missing"], w["pending"]: p["pending"],
                      w["rate"]: w.rate(p["on_time_rate"])}
                     for p in content["figures"]["parties"]],
-        "indicators": [{w["indicator"]: i["label"], w["total"]: w.number(i["total"]),
+        "indicators": [{w["indicator"]: cell(i["label"]), w["total"]: w.number(i["total"]),
                         w["previous"]: w.number(i["previous"]),
                         w["change"]: w.signed(i["change"], i["kind"] == "percent")}
                        for i in content["indicators"]],
         "outstanding": [{w["party"]: party(o["party"]),
-                         w["obligation"]: o["obligation"].split("/", 1)[-1],
+                         w["obligation"]: cell(o["obligation"].split("/", 1)[-1]),
                          w["deadline"]: w.date(o["deadline"]), w["state"]: w.state(o["state"]),
                          w["overdue_days"]: o["days_overdue"]}
                         for o in content["outstanding"]],
