@@ -1,16 +1,22 @@
-# One task runner: `make demo` (the main job), `make test` (the whole suite), `make lint`, `make bench`.
+# One task runner: `make demo` (the main job), `make test` (the suite), `make proofs` (the long
+# end-to-end proofs), `make lint`, `make bench`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test proofs lint bench system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/phoihop demo
 
 test: $(STAMP) system-deps
 	$(BIN)/pytest -q --durations=15
+
+# The long end-to-end proofs (hostile input through every surface in Chromium, the whole
+# demo searched for its secrets): ~10 minutes, beyond the test suite's budget.
+proofs: $(STAMP) system-deps
+	$(BIN)/pytest -q -m proof
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -527,7 +527,7 @@ def test_chart_labels_of_any_text_draw_in_few_measurements():
     assert canvas.fit("Số hộ đạt " * 100, 12, 120).endswith("…")
 
 
-@pytest.mark.slow  # the module's world: ~6 min, shared by its tests
+@pytest.mark.proof  # the module's world: ~6 min, shared by its tests (make proofs)
 def test_portal_reply_pages(world: World, browser: Any):
     """The partner's reply page: every earlier reply in the history, and the form sent back
     with errors (what was typed echoed into inputs and text areas)."""
@@ -570,7 +570,7 @@ def test_portal_reply_pages(world: World, browser: Any):
     assert [n for n in html_ones if all(n in _shown_as_text(x, (n,)) for x in four)] == []
 
 
-@pytest.mark.slow  # the module's world: ~6 min, shared by its tests
+@pytest.mark.proof  # the module's world: ~6 min, shared by its tests (make proofs)
 def test_decision_pages(world: World, browser: Any):
     """The coordinator's confirmation pages (every accept/approve link of one coordinator)
     and the partner's history showing the coordinator's decision comment."""
@@ -590,7 +590,7 @@ def test_decision_pages(world: World, browser: Any):
     assert all(s.scripts == 0 for s in ins.seen)
 
 
-@pytest.mark.slow  # the module's world: ~6 min, shared by its tests
+@pytest.mark.proof  # the module's world: ~6 min, shared by its tests (make proofs)
 def test_dossier_page(world: World, browser: Any):
     """The review dossier page the portal serves (reviews/html.py): party names, titles,
     labels, notes and blocked reasons."""
@@ -604,7 +604,7 @@ def test_dossier_page(world: World, browser: Any):
     assert _shown_as_text(seen, (world.slots["title"], world.slots["p1.name"])) == []
 
 
-@pytest.mark.slow  # the module's world: ~6 min, shared by its tests
+@pytest.mark.proof  # the module's world: ~6 min, shared by its tests (make proofs)
 def test_mail_headers(world: World):
     """CR/LF, NEL, U+2028/2029 and encoded words in names, titles and typed text: every
     received message has only our header names, once each, and a one-line subject."""
@@ -635,7 +635,7 @@ def test_mail_headers(world: World):
     assert [k for k, n in counted.items() if n == 0] == []
 
 
-@pytest.mark.slow  # the module's world: ~6 min, shared by its tests
+@pytest.mark.proof  # the module's world: ~6 min, shared by its tests (make proofs)
 def test_mail_html_bodies(world: World, browser: Any):
     """Every received message's HTML part, opened as a page of its own (no CSP: a mail
     client may not have one). Links may point only at the portal."""
@@ -674,7 +674,7 @@ def _artifact_text(a: dict[str, Any]) -> str:
     return re.sub(r"[#`*]", "", first).strip()[:40]
 
 
-@pytest.mark.slow  # the module's world: ~6 min, shared by its tests
+@pytest.mark.proof  # the module's world: ~6 min, shared by its tests (make proofs)
 def test_prefect_ui_artifacts(world: World, browser: Any):
     """Every artifact the flows published (ladder summary and obligations, the dossier's
     markdown and tables, draft and final), in both of Prefect's UIs: the artifact pages,

@@ -208,7 +208,7 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     yield result
 
 
-@pytest.mark.slow  # the whole demo, twice: ~3 min
+@pytest.mark.proof  # the whole demo, twice: ~3 min (make proofs)
 def test_demo_leaks_no_secret(demo: dict[str, Any]):
     data: Path = demo["data"]
     assert demo["code"] in (0, 130), demo["stderr"][-3000:]
