@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from email import policy
+from email import charset, policy
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
@@ -45,6 +45,12 @@ def clean_header(value: str) -> str:
 # keeps a subject in one piece.
 POLICY = policy.compat32.clone(max_line_length=998)
 
+# Our own UTF-8 charset, base64 for headers and bodies. `Charset("utf-8")` reads a registry
+# that any import may change: Apprise's e-mail plugin switches UTF-8 to quoted-printable for
+# the whole process, which made our bodies depend on whether Apprise had been imported.
+UTF8 = charset.Charset("utf-8")
+UTF8.header_encoding = UTF8.body_encoding = charset.BASE64
+
 
 def _header(value: str, name: str) -> str | Header:
     """ASCII as it is; otherwise one RFC 2047 encoded word when it fits on the line (what
@@ -55,20 +61,20 @@ def _header(value: str, name: str) -> str | Header:
     word = f"=?utf-8?b?{base64.b64encode(value.encode()).decode()}?="
     if len(name) + 2 + len(word) <= POLICY.max_line_length:  # type: ignore[operator]
         return word
-    return Header(value, "utf-8", header_name=name)
+    return Header(value, UTF8, header_name=name)
 
 
 @functools.lru_cache(maxsize=4096)  # the sender's own address is in every message
 def _address(name: str, addr_spec: str) -> str:
     """`Name <address>`, a non-ASCII name RFC 2047-encoded; ValueError for a bad address."""
     address = Address(addr_spec=clean_header(addr_spec))  # refuses what is not an address
-    return formataddr((clean_header(name), address.addr_spec), charset="utf-8")
+    return formataddr((clean_header(name), address.addr_spec), charset=UTF8)
 
 
 def _text(content: str, subtype: str) -> MIMEText:
     """A UTF-8 part (base64), ending with a newline like `set_content` makes it."""
-    return MIMEText(content if content.endswith("\n") else content + "\n", subtype, "utf-8",
-                    policy=POLICY)
+    return MIMEText(content if content.endswith("\n") else content + "\n", subtype,
+                    UTF8, policy=POLICY)  # type: ignore[arg-type]
 
 
 def build_email(message: Message, transport: MailTransport) -> MimeMessage:

@@ -91,3 +91,19 @@ def test_an_unusable_address_fails_permanently_before_any_connection(address):
     with pytest.raises(DeliveryError) as caught:
         notifier.send(message(to_address=address))
     assert caught.value.permanent and "invalid address" in str(caught.value)
+
+
+def test_the_encoding_does_not_depend_on_what_apprise_changed():
+    """Apprise's e-mail plugin makes UTF-8 quoted-printable for the whole process on import;
+    the bodies came back with the wire's CRLF once the suite had loaded it."""
+    from email import charset
+
+    import apprise.plugins.email  # noqa: F401  (the import is the change)
+
+    assert charset.Charset("utf-8").body_encoding == charset.QP  # what Apprise left
+    got = read(wire(message()))
+    parts = [got.get_body((kind,)) for kind in ("plain", "html")]
+    assert [p["Content-Transfer-Encoding"] for p in parts] == ["base64", "base64"]
+    assert parts[0].get_content() == message().text
+    headers = wire(message()).split(b"\r\n\r\n")[0]
+    assert b"Subject: =?utf-8?b?" in headers and b"=?utf-8?q?" not in headers.lower()
