@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -51,15 +52,19 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class RateLimiter:
-    """In-process token buckets (several portal replicas need a shared limiter)."""
+    """In-process token buckets (several portal replicas need a shared limiter).
 
-    def __init__(self, per_minute: int) -> None:
+    `monotonic` is the clock the buckets refill by (tests freeze it)."""
+
+    def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.monotonic = monotonic
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.buckets: dict[str, tuple[float, float]] = defaultdict(lambda: (self.capacity, 0.0))
 
     def allow(self, key: str) -> bool:
-        now = time.monotonic()
+        now = self.monotonic()
         tokens, last = self.buckets[key]
         tokens = min(self.capacity, tokens + (now - last) * self.rate) if last else tokens
         if tokens < 1:
@@ -98,13 +103,14 @@ def language(request: Request) -> str | None:
 Lang = Annotated[str | None, Depends(language)]
 
 
-def create_app(app: App) -> FastAPI:
+def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
     api = FastAPI(title="phoihop portal", docs_url=None, redoc_url=None, responses=RESPONSES)
     templates = Jinja2Templates(directory=HERE / "templates")
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     events.warm()
     attachments = uploads.folder_of(app.settings.data_dir)
-    per_link, per_address = RateLimiter(60), RateLimiter(app.settings.portal_rate_per_address)
+    per_link = RateLimiter(60, monotonic)
+    per_address = RateLimiter(app.settings.portal_rate_per_address, monotonic)
     origin = urlparse(app.settings.portal_url)
 
     @api.middleware("http")
