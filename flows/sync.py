@@ -13,6 +13,7 @@ cancelled.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterState,
     FlowRunFilterStateType,
     FlowRunFilterTags,
@@ -133,50 +135,149 @@ async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
-async def reconcile(planned: list[PlannedRun], concurrency: int = 8,
-                    agreement: str | None = None) -> SyncReport:
-    """Create missing runs and cancel stale ones, a few requests at a time.
+class SyncError(RuntimeError):
+    """Prefect refused to create or cancel some runs: named here, never dropped silently."""
 
-    Runs are created straight from each deployment's id, read once: `run_deployment`
-    would read the deployment again for every run."""
+
+BATCH = 100  # Prefect's limit for /deployments/{id}/create_flow_run/bulk (BULK_CREATE_LIMIT)
+CANCEL_BATCH = 50  # Prefect's limit for /flow_runs/bulk_set_state (BULK_OPERATION_LIMIT)
+AGAIN = ":again:"  # key of a run planned again after its key's run was cancelled
+ROUNDS = 20  # planned, cancelled and planned again this many times in a row: give up
+
+
+def base_key(key: str) -> str:
+    """The plan's key of a run, whether created first or planned again."""
+    return key.split(AGAIN, 1)[0]
+
+
+async def reconcile(planned: list[PlannedRun], concurrency: int = 1,
+                    agreement: str | None = None) -> SyncReport:
+    """Create missing runs and cancel stale ones, through Prefect's bulk routes.
+
+    Missing runs go to `/deployments/{id}/create_flow_run/bulk`, up to 100 per request
+    (one server transaction each), `concurrency` requests at a time, on each deployment's
+    id read once; stale runs go to `/flow_runs/bulk_set_state`, 50 per request. A key
+    whose run was cancelled (planned, cancelled, planned again) dedupes to that cancelled
+    run: it is created again under `KEY:again:<cancelled run id>`, which counts as the
+    plan's KEY from then on."""
     report = SyncReport(wanted=len(planned))
     wanted = {p.key: p for p in planned}
     gate = asyncio.Semaphore(concurrency)
     async with get_client() as client:
-        existing = {r.idempotency_key: r for r in await scheduled_runs(
-                    client, agreement=agreement) if r.idempotency_key}
-        stale = [run for key, run in existing.items() if key not in wanted]
+        existing: dict[str, FlowRun] = {}
+        doubles: list[FlowRun] = []  # two scheduled runs for one key: one is cancelled
+        for run in await scheduled_runs(client, agreement=agreement):
+            if not run.idempotency_key:
+                continue
+            key = base_key(run.idempotency_key)
+            if key in existing:
+                doubles.append(run)
+            else:
+                existing[key] = run
+        stale = [run for key, run in existing.items() if key not in wanted] + doubles
         missing = [(key, p) for key, p in wanted.items() if key not in existing]
         deployments: dict[str, UUID] = {}
         for name in sorted({p.flow for _key, p in missing}):
             deployments[name] = (await client.read_deployment_by_name(f"{name}/{name}")).id
 
-        async def cancel(run: FlowRun) -> None:
+        async def cancel(runs: list[FlowRun]) -> int:
             async with gate:
-                await _retrying(lambda: client.set_flow_run_state(run.id, Cancelled(
-                    message="Không còn trong kế hoạch / no longer in the plan"), force=True))
+                return await _cancel(client, runs)
 
-        async def create(key: str, p: PlannedRun) -> None:
+        async def create(deployment: UUID, batch: list[tuple[str, PlannedRun]]
+                         ) -> list[tuple[str, PlannedRun]]:
             async with gate:
-                run = await _create(client, deployments[p.flow], p, key)
-                if run.state is not None and run.state.type == StateType.CANCELLED:
-                    # planned again after a cancellation: the old key is spent
-                    await _create(client, deployments[p.flow], p, f"{key}:again:{run.id}")
+                return await _create(client, deployment, batch)
 
-        await asyncio.gather(*(cancel(run) for run in stale))
-        await asyncio.gather(*(create(key, p) for key, p in missing))
-        report.cancelled, report.created = len(stale), len(missing)
-        report.kept = len(existing) - len(stale)
+        report.cancelled = sum(await asyncio.gather(*(
+            cancel(stale[i:i + CANCEL_BATCH]) for i in range(0, len(stale), CANCEL_BATCH))))
+        pending, rounds = missing, 0
+        while pending:
+            if rounds == ROUNDS:
+                raise SyncError("Lập lịch lại quá nhiều lần / planned again too often: "
+                                + ", ".join(p.name for _key, p in pending))
+            rounds += 1
+            batches = [(deployments[flow], items[i:i + BATCH])
+                       for flow in sorted({p.flow for _key, p in pending})
+                       for items in [[(k, p) for k, p in pending if p.flow == flow]]
+                       for i in range(0, len(items), BATCH)]
+            again = await asyncio.gather(*(create(d, b) for d, b in batches))
+            pending = [item for batch in again for item in batch]
+        report.created = len(missing)
+        report.kept = len(existing) - (len(stale) - len(doubles))
         report.names = [p.name for _key, p in missing]
     return report
 
 
-async def _create(client: PrefectClient, deployment: UUID, p: PlannedRun, key: str
-                  ) -> FlowRun:
-    return await _retrying(lambda: client.create_flow_run_from_deployment(
-        deployment, parameters={"agreement": p.code, "at": p.at.isoformat()},
-        state=Scheduled(scheduled_time=p.at), name=p.name, tags=p.tags,
-        idempotency_key=key))
+async def _create(client: PrefectClient, deployment: UUID,
+                  batch: list[tuple[str, PlannedRun]], attempts: int = 6
+                  ) -> list[tuple[str, PlannedRun]]:
+    """One bulk request (≤ 100 runs, one server transaction). Items Prefect reports
+    FAILED are sent again (idempotency keys make that safe), then named in a SyncError.
+    Returns the items whose key's run turned out to be cancelled, with their next key."""
+    from prefect.client.schemas.actions import DeploymentFlowRunCreate
+    from prefect.states import to_state_create
+
+    todo, ids = list(batch), {}
+    for attempt in range(attempts):
+        body = [DeploymentFlowRunCreate(
+            parameters={"agreement": p.code, "at": p.at.isoformat()},
+            state=to_state_create(Scheduled(scheduled_time=p.at)), name=p.name,
+            tags=p.tags, idempotency_key=key).model_dump(mode="json", exclude_unset=True)
+            for key, p in todo]
+        response = await _retrying(functools.partial(
+            client._client.post, f"/deployments/{deployment}/create_flow_run/bulk", json=body))
+        results = response.json()["results"]
+        if len(results) != len(todo):
+            raise SyncError(f"Prefect trả {len(results)} kết quả cho {len(todo)} lần chạy / "
+                            f"{len(results)} results for {len(todo)} runs")
+        failed = []
+        for (key, p), result in zip(todo, results, strict=True):
+            if result.get("status") == "CREATED" and result.get("flow_run_id"):
+                ids[UUID(result["flow_run_id"])] = (key, p)
+            else:
+                failed.append(((key, p), (result.get("error") or "?").splitlines()[0][:300]))
+        if not failed:
+            break
+        if attempt == attempts - 1:
+            raise SyncError("Prefect không tạo được / Prefect did not create: " + "; ".join(
+                f"{p.name} ({key}): {error}" for (key, p), error in failed))
+        todo = [item for item, _error in failed]
+        await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.0))
+    # read back: a key that deduped to a cancelled run (that day was planned, cancelled,
+    # planned again) goes round again under a new key; a run without a state is an error
+    runs = await _retrying(lambda: client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        id=FlowRunFilterId(any_=list(ids))), limit=len(ids)))
+    found = {run.id: run for run in runs}
+    lost = [p.name for run_id, (_key, p) in ids.items()
+            if run_id not in found or found[run_id].state is None]
+    if lost:
+        raise SyncError("Prefect trả lần chạy không có trạng thái / runs without a state: "
+                        + ", ".join(lost))
+    return [(f"{p.key}{AGAIN}{run.id}", p) for run in runs
+            if run.state is not None and run.state.type == StateType.CANCELLED
+            for p in [ids[run.id][1]]]
+
+
+async def _cancel(client: PrefectClient, runs: list[FlowRun]) -> int:
+    """Cancel ≤ 50 stale runs in one request; any run Prefect did not cancel is named."""
+    from prefect.states import to_state_create
+
+    state = to_state_create(Cancelled(message="Không còn trong kế hoạch / no longer in the plan"))
+    response = await _retrying(lambda: client._client.post("/flow_runs/bulk_set_state", json={
+        "flow_runs": FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs])
+                                   ).model_dump(mode="json", exclude_unset=True),
+        "state": state.model_dump(mode="json", serialize_as_any=True),
+        "force": True, "limit": CANCEL_BATCH}))
+    done = {UUID(r["flow_run_id"]): r for r in response.json()["results"]}
+    refused = [(run, done.get(run.id)) for run in runs
+               if (done.get(run.id) or {}).get("status") != "ACCEPT"]
+    if refused:
+        raise SyncError("Prefect không hủy / Prefect did not cancel: " + "; ".join(
+            f"{run.name} ({run.id}): "
+            + (f"{r['status']} {r.get('details')}" if r else "không thấy / not found")
+            for run, r in refused))
+    return len(runs)
 
 
 @flow(name="sync")
