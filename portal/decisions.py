@@ -29,6 +29,7 @@ from notifications.decision_messages import describe
 from notifications.wording import show_date
 from portal.decision_text import WORDS
 from portal.i18n import TEXT
+from portal.openapi import DECISION_BODY, DECISION_PAGE, DECISION_POST, LANG
 from portal.services import csrf_ok, csrf_token
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +84,8 @@ def decisions_router(app: App) -> APIRouter:
                     r=describe(s, p.reply, lang), error=error, comment=comment,
                     form_nonce=nonce, csrf=csrf_token(app, p.link.id or 0, nonce))
 
-    @router.get("/d/{token}", response_class=HTMLResponse)
+    @router.get("/d/{token}", response_class=HTMLResponse, operation_id="show_decision",
+                responses=DECISION_PAGE, openapi_extra={"parameters": [LANG]})
     def show_decision(request: Request, token: str) -> HTMLResponse:
         asked = _asked_language(request)
         try:
@@ -96,7 +98,9 @@ def decisions_router(app: App) -> APIRouter:
         except LinkRefused:
             return refused(request, asked)
 
-    @router.post("/d/{token}", response_class=HTMLResponse)
+    @router.post("/d/{token}", response_class=HTMLResponse, operation_id="decide",
+                 responses=DECISION_POST,
+                 openapi_extra={"parameters": [LANG], "requestBody": DECISION_BODY})
     async def decide(request: Request, token: str) -> HTMLResponse:
         asked = _asked_language(request)
         form = {k: str(v) for k, v in (await request.form()).items()}
