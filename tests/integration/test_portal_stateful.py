@@ -232,7 +232,8 @@ def test_stateful_schema_run_follows_links_with_no_server_error(open_portal: Any
     machine, checks = portal_machine(app, client, tokens, decisions, tally)
     suites = run(machine, tally, scenarios=40, steps=12)
     calls = tally.calls
-    print(f"\n{suites} suites, {tally.scenarios} scenarios, {sum(calls.values())} calls, "
+    print(f"\n{len(tokens)} reply links, {len(decisions)} decision links; "
+          f"{suites} suites, {tally.scenarios} scenarios, {sum(calls.values())} calls, "
           f"{sum(tally.followed.values())} followed links, {tally.filled} forms filled, "
           f"{tally.recorded} replies recorded, {tally.replayed} replayed; checks: {checks}")
     for (label, code), n in sorted(calls.items()):
