@@ -244,11 +244,11 @@ def test_stateful_schema_run_follows_links_with_no_server_error(open_portal: Any
     assert {"not_a_server_error", "status_code_conformance", "content_type_conformance",
             "response_schema_conformance"} <= set(checks)
     assert not [key for key in calls if key[1] >= 500]
-    assert tally.validated == sum(calls.values()) >= 300
+    assert tally.validated == sum(calls.values()) >= 200
     assert tally.unchanged == sum(n for (label, code), n in calls.items()
                                   if label.split()[0] in READS or code != 200)
     # the run chained calls through the links, and reached real pages and recordings
-    assert sum(tally.followed.values()) >= 100
+    assert sum(tally.followed.values()) >= 80
     assert tally.followed["GET /r/{token} -> [200] answer -> POST /r/{token}"] > 0
     assert tally.followed["GET /d/{token} -> [200] decide -> POST /d/{token}"] > 0
     assert tally.filled > 0
