@@ -18,16 +18,19 @@ message. The caller owns the transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from config.bootstrap import App
-from models.links import Link, LinkRefused, issue, resolve
+from models.links import Link, LinkRefused, issue, issue_for_new_reply, resolve
 from models.replies import decide_reply, grant_extension
 from models.tables import Agreement, Contact, Obligation, Party, Reply
-from notifications.outbox import enqueue_message
+from notifications.outbox import enqueue_message, insert_messages, message_rows
 
 PURPOSES = ("accept", "return", "approve", "deny")
 DECISION_OF = {"accept": "accepted", "return": "returned", "approve": "granted",
@@ -82,21 +85,56 @@ def after_partner_reply(s: Session, app: App, o: Obligation, reply: Reply, at: d
         return
     if reply.status == "extension" and reply.decision != "pending":
         return
-    kind, purposes = (("submission", REVIEW) if reply.status == "done"
-                      else ("extension_request", EXTENSION))
-    expires = max(o.deadline, at) + timedelta(days=app.settings.link_days_after_deadline)
-    earlier = s.exec(select(Reply.id).where(Reply.obligation_id == o.id,
-                                            Reply.status == "extension",
-                                            col(Reply.id) != reply.id)).first()
-    for c in coordinators(s, a):
-        links = {p: issue(s, app.secret_key, purpose=p, now=at, expires_at=expires,
-                          obligation_id=o.id, contact_id=c.id, reply_id=reply.id).link.id
-                 for p in purposes}
-        context = {"agreement_code": a.code, "reply_id": reply.id, "links": links}
-        if kind == "extension_request":
-            context["why"] = "again" if earlier is not None else "too_long"
-        enqueue_message(s, app, f"{kind}#{reply.id}#{c.id}", kind, c, context, at,
-                        digest=f"{kind}#{c.id}", obligation_id=o.id)
+    why = None
+    if reply.status == "extension":
+        earlier = s.exec(select(Reply.id).where(Reply.obligation_id == o.id,
+                                                Reply.status == "extension",
+                                                col(Reply.id) != reply.id)).first()
+        why = "again" if earlier is not None else "too_long"
+    ask_coordinators(s, app, "submission" if reply.status == "done" else "extension_request",
+                     agreement_id=a.id or 0, agreement_code=a.code, obligation_id=o.id,
+                     deadline=o.deadline, reply_id=reply.id, at=at, why=why)
+
+
+def ask_coordinators(s: Session, app: App, kind: str, *, agreement_id: int,
+                     agreement_code: str, obligation_id: int, deadline: datetime,
+                     reply_id: int, at: datetime, why: str | None = None) -> None:
+    """The `submission` or `extension_request` message of a reply recorded in this
+    transaction, to each of the convener's coordinators, with their two decision links.
+
+    Three statements whatever the number of coordinators: who they are, their links
+    (new: none can exist for a new reply), their messages."""
+    purposes = REVIEW if kind == "submission" else EXTENSION
+    found = s.execute(_coordinators_query(), {"agreement": agreement_id}).all()
+    expires = max(deadline, at) + timedelta(days=app.settings.link_days_after_deadline)
+    links = issue_for_new_reply(s, app.secret_key, purposes=purposes, now=at,
+                                expires_at=expires, obligation_id=obligation_id,
+                                reply_id=reply_id, contact_ids=[c.id for c in found])
+    rows = []
+    for c in found:
+        context: dict[str, object] = {
+            "agreement_code": agreement_code, "reply_id": reply_id,
+            "links": {p: links[(c.id, p)] for p in purposes}}
+        if why is not None:
+            context["why"] = why
+        rows += message_rows(f"{kind}#{reply_id}#{c.id}", kind, c, context, at,
+                             f"{kind}#{c.id}", agreement_id=agreement_id,
+                             obligation_id=obligation_id)
+    insert_messages(s, rows)
+
+
+def _table(model: Any) -> sa.Table:
+    return model.__table__
+
+
+@functools.cache
+def _coordinators_query() -> sa.Select[Any]:
+    """The convener's active coordinators of an agreement (what `coordinators` reads)."""
+    c, p, a = (_table(m) for m in (Contact, Party, Agreement))
+    return (sa.select(c.c.id, c.c.email, c.c.channels)
+            .select_from(c.join(p, p.c.id == c.c.party_id).join(a, a.c.id == p.c.agreement_id))
+            .where(a.c.id == sa.bindparam("agreement"), p.c.key == a.c.convener, p.c.active,
+                   c.c.role == "coordinator", c.c.active).order_by(c.c.id))
 
 
 def coordinators(s: Session, a: Agreement) -> list[Contact]:

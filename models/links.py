@@ -9,11 +9,13 @@ obligation and contact) without storing the token anywhere.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -104,6 +106,40 @@ def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: dateti
     return out
 
 
+def issue_for_new_reply(session: Session, secret_key: bytes, *, purposes: tuple[str, ...],
+                        now: datetime, expires_at: datetime, obligation_id: int,
+                        reply_id: int, contact_ids: list[int]) -> dict[tuple[int, str], int]:
+    """New links of `purposes` for each contact, bound to a reply recorded in this
+    transaction: (contact id, purpose) → link id, in one INSERT.
+
+    `issue` would first look for a live link of the same binding; none can exist for a
+    reply this transaction created, so there is nothing to look up."""
+    if any(p not in PURPOSES for p in purposes):
+        raise ValueError(f"unknown link purpose in {purposes!r}")
+    if not contact_ids:
+        return {}
+    rows = [dict(token_hash=hash_token(token_for(secret_key, nonce)), nonce=nonce,
+                 purpose=purpose, obligation_id=obligation_id, contact_id=cid,
+                 reply_id=reply_id, expires_at=expires_at, created_at=now)
+            for cid in contact_ids for purpose in purposes
+            for nonce in [secrets.token_urlsafe(16)]]  # 128 bits each
+    return {(cid, purpose): lid for lid, cid, purpose in session.execute(_insert_links(), rows)}
+
+
+@functools.cache
+def _insert_links() -> sa.Insert:
+    c = Link.__table__.c  # type: ignore[attr-defined]
+    return sa.insert(Link.__table__).returning(  # type: ignore[attr-defined]
+        c.id, c.contact_id, c.purpose)
+
+
+@functools.cache
+def _resolve_query() -> sa.Select[Any]:
+    """Built once: building the statement cost more than running it."""
+    c = Link.__table__.c  # type: ignore[attr-defined]
+    return sa.select(Link).where(c.token_hash == sa.bindparam("token_hash"))
+
+
 def token_of(link: Link, secret_key: bytes) -> str:
     return token_for(secret_key, link.nonce)
 
@@ -116,7 +152,7 @@ def resolve(session: Session, token: str, now: datetime, purposes: tuple[str, ..
     """The live link a token names, or LinkRefused. Reads only: GET may call it."""
     if not token or len(token) > 100:
         raise LinkRefused
-    link = session.exec(select(Link).where(Link.token_hash == hash_token(token))).first()
+    link = session.scalars(_resolve_query(), {"token_hash": hash_token(token)}).first()
     if link is None or link.purpose not in purposes or link.revoked_at is not None \
             or link.expires_at <= now:
         raise LinkRefused

@@ -11,12 +11,15 @@ The caller owns the transaction (use `app.session(write=True)`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from config.bootstrap import App
@@ -104,19 +107,90 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
     `submission` identifies the form a reply came from: the same form submitted again
     returns the reply already recorded instead of adding a version.
     """
+    return record_reply_once(
+        s, app, obligation_key=obligation_key, status=status, at=at, percent=percent,
+        reason=reason, until=until, values=values, note=note, answered_by=answered_by,
+        contact_id=contact_id, attachment=attachment, source=source,
+        submission=submission)[0]
+
+
+def record_reply_once(s: Session, app: App, *, obligation_key: str, status: str, at: datetime,
+                      percent: int | None = None, reason: str | None = None,
+                      until: date | None = None, values: dict[str, Any] | None = None,
+                      note: str | None = None, answered_by: str | None = None,
+                      contact_id: int | None = None, attachment: Attachment | None = None,
+                      source: str = "portal", submission: str | None = None,
+                      form_errors: dict[str, str] | None = None) -> tuple[Reply, bool]:
+    """`record_reply`, and whether the reply is new (False: its form was recorded before).
+
+    `form_errors` (fields the caller could not read) are raised as ReplyInvalid once the
+    form is known not to be a replay, before anything else is checked.
+
+    In SQLAlchemy Core, statements built once: the obligation is locked and read with
+    its agreement and commitment in one query (PostgreSQL `FOR UPDATE`; SQLite's write
+    lock is taken at BEGIN IMMEDIATE), and the form's earlier reply is looked for after
+    the lock, so two processes replaying one form at once record it once. An `extension`
+    goes the ORM way (`apply_reply`): its decision and re-timing need the whole row.
+    """
+    postgres = s.get_bind().dialect.name == "postgresql"
+    o = s.execute(_locked_query(postgres), {"key": obligation_key}).first()
     if submission is not None:
-        earlier = s.exec(select(Reply).where(Reply.submission == submission)).first()
+        earlier = s.execute(_submitted_query(), {"submission": submission}).scalar()
         if earlier is not None:
-            return earlier
-    query = select(Obligation).where(Obligation.key == obligation_key)
-    if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    # the row as locked, not an object the caller read earlier in this session (the portal
-    # reads it first): a stale status would go unwritten, e.g. `done` on a returned report
-    o = s.exec(query.execution_options(populate_existing=True)).first()
+            found = s.get(Reply, earlier)
+            assert found is not None
+            return found, False
+    if form_errors:
+        raise ReplyInvalid(form_errors)
     if o is None or o.status in ("withdrawn", "accepted", "waived"):
         raise ReplyRefused(obligation_key)
-    assert o.id is not None
+    errors = _field_errors(status, percent, reason, until, o.due)
+    clean: dict[str, int | float | str] = {}
+    if values and o.commitment:
+        clean, value_errors = check_values(o.indicators or [], values)
+        errors.update(value_errors)
+    if errors:
+        raise ReplyInvalid(errors)
+    version = (s.execute(_version_query(), {"obligation": o.id}).scalar() or 0) + 1
+    fields = dict(obligation_id=o.id, version=version, status=status,
+                  percent=percent if status == "in_progress" else None,
+                  reason=reason, until=until if status == "extension" else None, values=clean,
+                  note=note, answered_by=answered_by, contact_id=contact_id, source=source,
+                  submission=submission, recorded_at=at,
+                  attachment_name=attachment.name if attachment else None,
+                  attachment_path=attachment.path if attachment else None,
+                  attachment_type=attachment.content_type if attachment else None,
+                  decision=None, decision_comment=None, decided_at=None)
+    if status == "extension":
+        row = s.get(Obligation, o.id, populate_existing=True)  # locked above
+        assert row is not None
+        reply = Reply(**fields)
+        s.add(reply)
+        apply_reply(s, app, row, reply, at)
+        s.flush()
+        return reply, True
+    reply_id = s.execute(_insert_reply(), fields).scalar_one()
+    if status == "done":
+        s.execute(_submit_obligation(), {"obligation": o.id, "at": at})
+    else:
+        s.execute(_touch_obligation(), {"obligation": o.id, "at": at})
+    stale = s.identity_map.get(identity_key(Obligation, o.id))
+    if stale is not None:  # an object this session read before: reload it when next used
+        s.expire(stale)
+    reply = Reply(id=reply_id, **fields)
+    make_transient_to_detached(reply)
+    s.add(reply)  # persistent, as if flushed: the session knows it by its id
+    if source == "portal" and status == "done":
+        from models import decisions  # the coordinators review a partner's `done`
+
+        decisions.ask_coordinators(s, app, "submission", agreement_id=o.agreement_id,
+                                   agreement_code=o.code, obligation_id=o.id,
+                                   deadline=o.deadline, reply_id=reply_id, at=at)
+    return reply, True
+
+
+def _field_errors(status: str, percent: int | None, reason: str | None, until: date | None,
+                  due: date) -> dict[str, str]:
     errors: dict[str, str] = {}
     if status not in STATUSES:
         errors["status"] = "Trạng thái không hợp lệ / unknown status"
@@ -127,32 +201,60 @@ def record_reply(s: Session, app: App, *, obligation_key: str, status: str, at: 
     if status == "extension":
         if until is None:
             errors["until"] = "Chọn ngày xin gia hạn / choose the date asked for"
-        elif until <= o.due:
+        elif until <= due:
             errors["until"] = ("Ngày gia hạn phải sau hạn hiện tại / "
                                "must be after the current due date")
-    clean: dict[str, int | float | str] = {}
-    if values and o.commitment:
-        commitment = s.exec(select(Commitment).where(
-            Commitment.agreement_id == o.agreement_id, Commitment.key == o.commitment)).first()
-        clean, value_errors = check_values(commitment.indicators if commitment else [], values)
-        errors.update(value_errors)
-    if errors:
-        raise ReplyInvalid(errors)
-    version = (s.exec(select(sa.func.max(Reply.version)).where(
-        Reply.obligation_id == o.id)).one() or 0) + 1
-    reply = Reply(obligation_id=o.id, version=version, status=status,
-                  percent=percent if status == "in_progress" else None,
-                  reason=reason, until=until if status == "extension" else None, values=clean,
-                  note=note, answered_by=answered_by, contact_id=contact_id, source=source,
-                  submission=submission,
-                  recorded_at=at,
-                  attachment_name=attachment.name if attachment else None,
-                  attachment_path=attachment.path if attachment else None,
-                  attachment_type=attachment.content_type if attachment else None)
-    s.add(reply)
-    apply_reply(s, app, o, reply, at)
-    s.flush()
-    return reply
+    return errors
+
+
+def _table(model: Any) -> sa.Table:
+    return model.__table__
+
+
+@functools.cache
+def _locked_query(postgres: bool) -> sa.Select[Any]:
+    """The obligation by key, with what a reply needs of its agreement and commitment."""
+    o, a, c = _table(Obligation), _table(Agreement), _table(Commitment)
+    query = (sa.select(o.c.id, o.c.status, o.c.due, o.c.deadline, o.c.commitment,
+                       o.c.agreement_id, a.c.code, c.c.indicators)
+             .select_from(o.join(a, a.c.id == o.c.agreement_id).outerjoin(
+                 c, (c.c.agreement_id == o.c.agreement_id) & (c.c.key == o.c.commitment)))
+             .where(o.c.key == sa.bindparam("key")))
+    return query.with_for_update(of=o) if postgres else query
+
+
+@functools.cache
+def _submitted_query() -> sa.Select[Any]:
+    r = _table(Reply)
+    return sa.select(r.c.id).where(r.c.submission == sa.bindparam("submission"))
+
+
+@functools.cache
+def _version_query() -> sa.Select[Any]:
+    r = _table(Reply)
+    return sa.select(sa.func.max(r.c.version)).where(r.c.obligation_id == sa.bindparam(
+        "obligation"))
+
+
+@functools.cache
+def _insert_reply() -> sa.Insert:
+    r = _table(Reply)
+    return sa.insert(r).returning(r.c.id)
+
+
+@functools.cache
+def _submit_obligation() -> sa.Update:
+    """A `done` reply: submitted, nothing more to fire."""
+    o = _table(Obligation)
+    return sa.update(o).where(o.c.id == sa.bindparam("obligation")).values(
+        status="submitted", next_fire=None, updated_at=sa.bindparam("at"))
+
+
+@functools.cache
+def _touch_obligation() -> sa.Update:
+    o = _table(Obligation)
+    return sa.update(o).where(o.c.id == sa.bindparam("obligation")).values(
+        updated_at=sa.bindparam("at"))
 
 
 def apply_reply(s: Session, app: App, o: Obligation, reply: Reply, at: datetime) -> None:

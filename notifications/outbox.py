@@ -48,13 +48,19 @@ def message_id(keys: Iterable[str]) -> str:
 
 
 def _insert_ignore(s: Session) -> Any:
+    return _insert_ignore_for(s.get_bind().dialect.name)
+
+
+@functools.cache
+def _insert_ignore_for(dialect: str) -> Any:
+    """Built once per dialect (a reply records its messages with it)."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    if s.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return pg_insert(table).on_conflict_do_nothing(index_elements=["key"])
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"])
 
 
-def _rows_for(contact: Contact, key: str, digest: str, base: dict[str, Any]
+def _rows_for(contact: Any, key: str, digest: str, base: dict[str, Any]
               ) -> list[dict[str, Any]]:
     """One row per address: the e-mail, and each Apprise channel."""
     targets: list[tuple[str, str, str]] = []
@@ -99,8 +105,13 @@ def enqueue_fired(s: Session, app: App, items: Sequence[FiredItem], now: datetim
                               f"{item.at.isoformat()}", base)
     if not rows:
         return 0
+    return len(s.execute(_insert_returning_for(s.get_bind().dialect.name), rows).all())
+
+
+@functools.cache
+def _insert_returning_for(dialect: str) -> Any:
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    return len(s.execute(_insert_ignore(s).returning(table.c.id), rows).all())
+    return _insert_ignore_for(dialect).returning(table.c.id)
 
 
 def _by_id(s: Session, model: Any, ids: set[int]) -> dict[int, Any]:
@@ -123,15 +134,28 @@ def enqueue_message(s: Session, app: App, key: str, kind: str, contact: Contact,
     """
     code = context.get("agreement_code")
     agreement = s.exec(select(Agreement).where(Agreement.code == code)).first() if code else None
-    base = dict(kind=kind, agreement_id=agreement.id if agreement else None,
-                obligation_id=obligation_id, step=None, contact_id=contact.id, state="pending",
-                attempts=0, next_attempt_at=now, created_at=now, subject="", body_text="",
-                context={**context, "type": kind})
-    rows = _rows_for(contact, key, digest or f"{kind}#{key}", base)
+    return bool(insert_messages(s, message_rows(
+        key, kind, contact, context, now, digest,
+        agreement_id=agreement.id if agreement else None, obligation_id=obligation_id)))
+
+
+def message_rows(key: str, kind: str, contact: Any, context: dict[str, Any], now: datetime,
+                 digest: str | None = None, *, agreement_id: int | None,
+                 obligation_id: int | None = None) -> list[dict[str, Any]]:
+    """The outbox rows of `enqueue_message` (one per address of `contact`: anything with
+    `id`, `email` and `channels`), for a caller that knows the agreement's id and records
+    several messages in one `insert_messages`."""
+    base = dict(kind=kind, agreement_id=agreement_id, obligation_id=obligation_id, step=None,
+                contact_id=contact.id, state="pending", attempts=0, next_attempt_at=now,
+                created_at=now, subject="", body_text="", context={**context, "type": kind})
+    return _rows_for(contact, key, digest or f"{kind}#{key}", base)
+
+
+def insert_messages(s: Session, rows: list[dict[str, Any]]) -> int:
+    """Record outbox rows in one statement, a key already there skipped; rows added."""
     if not rows:
-        return False
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    return bool(s.execute(_insert_ignore(s).returning(table.c.id), rows).all())
+        return 0
+    return len(s.execute(_insert_returning_for(s.get_bind().dialect.name), rows).all())
 
 
 @dataclass

@@ -6,22 +6,25 @@ contact in the outbox, in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from babel.numbers import format_decimal
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from config.bootstrap import App
 from core.calendar import zone
-from models.links import Link, LinkRefused, resolve
-from models.replies import Attachment, record_reply
-from models.tables import Agreement, Commitment, Contact, Obligation, Party, Reply
-from notifications.outbox import enqueue_message
+from models.links import LinkRefused, hash_token, resolve
+from models.replies import Attachment, record_reply_once
+from models.tables import Agreement, Commitment, Contact, Link, Obligation, Party, Reply
+from notifications.outbox import insert_messages, message_rows
 from notifications.wording import days_text, period, show_date
 from portal import uploads
 from portal.decision_text import history_note
@@ -37,14 +40,52 @@ class Prefill:
 
 
 @dataclass(frozen=True)
+class LinkInfo:
+    id: int
+    contact_id: int | None
+
+
+@dataclass(frozen=True)
+class ObligationInfo:
+    id: int
+    key: str
+    agreement_id: int
+    commitment: str | None
+    party: str
+    label: str
+    planned_due: date
+    due: date
+    status: str
+
+
+@dataclass(frozen=True)
+class AgreementInfo:
+    id: int
+    code: str
+    title: str
+    language: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    """The link's contact, as the outbox addresses it (the receipt goes there)."""
+
+    id: int
+    email: str | None
+    channels: list[str]
+
+
+@dataclass(frozen=True)
 class View:
-    link: Link
-    obligation: Obligation
-    agreement: Agreement
+    link: LinkInfo
+    obligation: ObligationInfo
+    agreement: AgreementInfo
     info: dict[str, str]
     indicators: list[dict[str, Any]]
     history: list[dict[str, Any]]
     prefill: Prefill | None = None
+    contact: ContactInfo | None = None
 
 
 def csrf_token(app: App, link_id: int, form_nonce: str) -> str:
@@ -63,39 +104,90 @@ def load_view(s: Session, app: App, token: str, now: datetime, language: str | N
     """Everything the reply page shows; `page=False`: what recording a reply needs (no
     history, no prefill). Reads only (GET must never change state).
 
-    The obligation, its agreement, party and commitment come in one query: this runs
-    for every GET and twice for every POST, and was the portal's hottest function.
+    The link, its obligation, agreement, party, commitment and contact come in one
+    query, built once: this runs for every GET and every POST, and was the portal's
+    hottest function. The refusals are `resolve`'s, then a withdrawn obligation's.
     """
-    link = resolve(s, token, now, ("reply",))
-    row = s.exec(
-        select(Obligation, Agreement, Party, Commitment)
-        .join(Agreement, col(Agreement.id) == Obligation.agreement_id)
-        .join(Party, (col(Party.agreement_id) == Obligation.agreement_id)
-              & (col(Party.key) == Obligation.party))
-        .outerjoin(Commitment, (col(Commitment.agreement_id) == Obligation.agreement_id)
-                   & (col(Commitment.key) == Obligation.commitment))
-        .where(Obligation.id == link.obligation_id)).first()
-    if row is None or row[0].status == "withdrawn":
+    if not token or len(token) > 100:
         raise LinkRefused
-    o, a, party, commitment = row
+    row = s.execute(_view_query(), {"token_hash": hash_token(token)}).first()
+    if row is None:
+        raise LinkRefused
+    (purpose, revoked_at, expires_at, link_id, contact_id, *rest) = row
+    if purpose != "reply" or revoked_at is not None or expires_at <= now:
+        raise LinkRefused
+    o, a = ObligationInfo(*rest[0:9]), AgreementInfo(*rest[9:14])
+    party_name, commitment_id, commitment_title, indicators_json, *who = rest[14:]
+    if o.status == "withdrawn":
+        raise LinkRefused
+    contact = ContactInfo(who[0], who[1], who[2] or []) if who[0] is not None else None
     lang = language or a.language
-    title = commitment.title if commitment else (
+    title = commitment_title if commitment_id is not None else (
         "Báo cáo đánh giá" if lang == "vi" else "Review report")
     today = now.astimezone(zone(a.timezone)).date()
     info = {"agreement_title": a.title, "agreement_code": a.code, "commitment": title,
-            "party": party.name, "period": period(o.label, lang), "due": show_date(o.due, lang),
-            "days_text": days_text(o.due, today, lang)}
-    replies = s.exec(select(Reply).where(Reply.obligation_id == o.id)
-                     .order_by(col(Reply.version))).all() if page else []
+            "party": party_name, "period": period(o.label, lang),
+            "due": show_date(o.due, lang), "days_text": days_text(o.due, today, lang)}
+    indicators: list[dict[str, Any]] = (indicators_json or []) if commitment_id is not None \
+        else []
+    link = LinkInfo(link_id, contact_id)
+    if not page:
+        return View(link, o, a, info, indicators, [], None, contact)
+    replies = s.execute(_history_query(), {"obligation": o.id}).all()
+    local = zone(a.timezone)
     history = [{"id": r.id, "version": r.version, "status": r.status, "percent": r.percent,
                 "answered_by": r.answered_by, "note": r.note, "reason": r.reason,
                 "attachment": r.attachment_name,
-                "when": r.recorded_at.astimezone(zone(a.timezone)).strftime("%d/%m/%Y %H:%M"),
+                "when": r.recorded_at.astimezone(local).strftime("%d/%m/%Y %H:%M"),
                 "decision": history_note(r.decision, r.decision_comment, lang)}
                for r in replies]
-    indicators = commitment.indicators if commitment else []
     return View(link, o, a, info, indicators, history,
-                prefill(s, o, a, indicators, lang) if page else None)
+                prefill(s, o, a, indicators, lang, replies), contact)
+
+
+def _table(model: Any) -> sa.Table:
+    return model.__table__
+
+
+@functools.cache
+def _view_query() -> sa.Select[Any]:
+    """A reply link by its token's hash, with all `load_view` shows (columns, not rows)."""
+    lk, o, a, p, c, k = (_table(m) for m in (Link, Obligation, Agreement, Party, Commitment,
+                                              Contact))
+    joined = (lk.join(o, o.c.id == lk.c.obligation_id).join(a, a.c.id == o.c.agreement_id)
+              .join(p, (p.c.agreement_id == o.c.agreement_id) & (p.c.key == o.c.party))
+              .outerjoin(c, (c.c.agreement_id == o.c.agreement_id)
+                         & (c.c.key == o.c.commitment))
+              .outerjoin(k, k.c.id == lk.c.contact_id))
+    return sa.select(
+        lk.c.purpose, lk.c.revoked_at, lk.c.expires_at, lk.c.id, lk.c.contact_id,
+        o.c.id, o.c.key, o.c.agreement_id, o.c.commitment, o.c.party, o.c.label,
+        o.c.planned_due, o.c.due, o.c.status,
+        a.c.id, a.c.code, a.c.title, a.c.language, a.c.timezone,
+        p.c.name, c.c.id, c.c.title, c.c.indicators, k.c.id, k.c.email, k.c.channels,
+    ).select_from(joined).where(lk.c.token_hash == sa.bindparam("token_hash"))
+
+
+@functools.cache
+def _history_query() -> sa.Select[Any]:
+    r = _table(Reply)
+    return (sa.select(r.c.id, r.c.version, r.c.status, r.c.percent, r.c.answered_by, r.c.note,
+                      r.c.reason, r.c.attachment_name, r.c.recorded_at, r.c.decision,
+                      r.c.decision_comment, r.c["values"].label("reply_values"))
+            .where(r.c.obligation_id == sa.bindparam("obligation")).order_by(r.c.version))
+
+
+@functools.cache
+def _earlier_values_query() -> sa.Select[Any]:
+    """Replies on the party's earlier obligations of a commitment, latest first."""
+    r, o = _table(Reply), _table(Obligation)
+    return (sa.select(r.c["values"].label("reply_values"), r.c.recorded_at, o.c.label)
+            .select_from(r.join(o, o.c.id == r.c.obligation_id))
+            .where(o.c.agreement_id == sa.bindparam("agreement"),
+                   o.c.party == sa.bindparam("party"),
+                   o.c.commitment == sa.bindparam("commitment"),
+                   o.c.planned_due < sa.bindparam("before"))
+            .order_by(o.c.planned_due.desc(), r.c.version.desc()))
 
 
 def attachment_of(s: Session, token: str, reply_id: str, now: datetime, folder: Path
@@ -114,33 +206,32 @@ def attachment_of(s: Session, token: str, reply_id: str, now: datetime, folder: 
     return path, reply.attachment_name or path.name, reply.attachment_type
 
 
-def prefill(s: Session, o: Obligation, a: Agreement, indicators: list[dict[str, Any]],
-            language: str) -> Prefill | None:
+def prefill(s: Session, o: ObligationInfo, a: AgreementInfo, indicators: list[dict[str, Any]],
+            language: str, own: Sequence[Any] | None = None) -> Prefill | None:
     """The indicator values of the party's latest report of this commitment.
 
     This obligation's own latest reply with values comes first (a partner updating an
-    answer); else the latest reply with values on an earlier obligation of the same
-    party and commitment. Reads only.
+    answer: `own`, its replies as `load_view` read them, oldest first); else the latest
+    reply with values on an earlier obligation of the same party and commitment. Reads
+    only.
     """
     if not o.commitment or not indicators:
         return None
     ids = {i["id"] for i in indicators}
-    base = select(Reply, Obligation).join(Obligation, col(Obligation.id) == Reply.obligation_id)
-    queries = (
-        base.where(Obligation.id == o.id).order_by(col(Reply.version).desc()),
-        base.where(Obligation.agreement_id == o.agreement_id, Obligation.party == o.party,
-                  Obligation.commitment == o.commitment,
-                  col(Obligation.planned_due) < o.planned_due)
-        .order_by(col(Obligation.planned_due).desc(), col(Reply.version).desc()),
-    )
-    found = next((row for q in queries for row in s.exec(q)
-                  if any(k in ids for k in row[0].values or {})), None)
+    if own is None:
+        own = s.execute(_history_query(), {"obligation": o.id}).all()
+    found = next(((r.reply_values, r.recorded_at, o.label) for r in reversed(own)
+                  if any(k in ids for k in r.reply_values or {})), None)
+    if found is None:
+        found = next((tuple(r) for r in s.execute(_earlier_values_query(), {
+            "agreement": o.agreement_id, "party": o.party, "commitment": o.commitment,
+            "before": o.planned_due}) if any(k in ids for k in r.reply_values or {})), None)
     if found is None:
         return None
-    reply, source = found
-    values = {f"v-{k}": _plain(v) for k, v in reply.values.items() if k in ids}
-    when = reply.recorded_at.astimezone(zone(a.timezone)).date()
-    return Prefill(values, show_date(when, language), period(source.label, language))
+    values, recorded_at, label = found
+    shown = {f"v-{k}": _plain(v) for k, v in values.items() if k in ids}
+    when = recorded_at.astimezone(zone(a.timezone)).date()
+    return Prefill(shown, show_date(when, language), period(label, language))
 
 
 def _plain(v: Any) -> str:
@@ -158,13 +249,7 @@ def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime
     The same form submitted again returns the reply it recorded (False: no receipt, no
     new version). ReplyInvalid lists the fields to correct; nothing is written then.
     """
-    from models.replies import ReplyInvalid
-
     nonce = form.get("form_nonce") or None
-    if nonce is not None:
-        earlier = s.exec(select(Reply).where(Reply.submission == nonce)).first()
-        if earlier is not None:
-            return earlier, False
     errors: dict[str, str] = {"attachment": upload_error} if upload_error else {}
     percent: int | None = None
     if form.get("percent", "").strip():
@@ -178,17 +263,17 @@ def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime
             until = date.fromisoformat(form["until"].strip())
         except ValueError:
             errors["until"] = "Ngày không hợp lệ / not a date"
-    if errors:
-        raise ReplyInvalid(errors)
     values = {i["id"]: form.get(f"v-{i['id']}", "") for i in view.indicators}
-    reply = record_reply(
+    reply, new = record_reply_once(
         s, app, obligation_key=view.obligation.key, status=form.get("status", ""), at=now,
         percent=percent, reason=form.get("reason") or None, until=until,
         values={k: v for k, v in values.items() if v.strip()}, note=form.get("note") or None,
         answered_by=(form.get("answered_by") or "").strip() or None,
-        contact_id=view.link.contact_id, attachment=attachment, submission=nonce)
-    enqueue_receipt(s, app, view, reply, now)
-    return reply, True
+        contact_id=view.link.contact_id, attachment=attachment, submission=nonce,
+        form_errors=errors)
+    if new:
+        enqueue_receipt(s, app, view, reply, now)
+    return reply, new
 
 
 def enqueue_receipt(s: Session, app: App, view: View, reply: Reply, now: datetime) -> bool:
@@ -197,7 +282,7 @@ def enqueue_receipt(s: Session, app: App, view: View, reply: Reply, now: datetim
     The context is what was recorded, as text in the agreement's language: a receipt
     shows the reply as it was at that moment.
     """
-    contact = s.get(Contact, view.link.contact_id) if view.link.contact_id else None
+    contact = view.contact
     if contact is None or reply.id is None:
         return False
     a, o = view.agreement, view.obligation
@@ -217,7 +302,9 @@ def enqueue_receipt(s: Session, app: App, view: View, reply: Reply, now: datetim
         "answered_by": reply.answered_by,
         "when": reply.recorded_at.astimezone(zone(a.timezone)).strftime("%d/%m/%Y %H:%M"),
     }
-    return enqueue_message(s, app, f"receipt#{reply.id}", "receipt", contact, context, now)
+    key = f"receipt#{reply.id}"
+    return bool(insert_messages(s, message_rows(key, "receipt", contact, context, now,
+                                                agreement_id=a.id)))
 
 
 def _shown(v: Any, language: str) -> str:
