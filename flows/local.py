@@ -25,13 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 POOL = "phoihop"
 AUTOMATION = "phoihop: re-sync an agreement after a reply or an import"
 AGREEMENT_TEMPLATE = "{{ event.resource['phoihop.agreement'] }}"
+ZOMBIES = "phoihop: a run whose heartbeats stopped is Crashed"
+HEARTBEAT_SECONDS = 60  # a heartbeat a minute is plenty here (Prefect's least is 30)
+MISSED_HEARTBEATS = 3  # a run silent this many heartbeats is marked Crashed
 FLOWS = (("ladder", "flows/ladder.py:ladder", None),
          ("review", "flows/review.py:review", None),
          ("sweep", "flows/ladder.py:sweep", "15 7 * * *"),  # daily catch-up, 07:15 local
          ("sync", "flows/sync.py:sync", "0 7 * * *"))  # daily reconcile, 07:00 local
 
 
-def prefect_env(settings: Settings, port: int) -> dict[str, str]:
+def prefect_env(settings: Settings, port: int, heartbeat: int = HEARTBEAT_SECONDS
+                ) -> dict[str, str]:
     """The environment of the server, the worker and every flow run it starts."""
     home = settings.data_dir / "prefect"
     home.mkdir(parents=True, exist_ok=True)
@@ -43,7 +47,7 @@ def prefect_env(settings: Settings, port: int) -> dict[str, str]:
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "true",
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60",  # a heartbeat a minute is plenty here
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(heartbeat),
         "PREFECT_LOGGING_LEVEL": "INFO",
         "PHOIHOP_DATA_DIR": str(settings.data_dir),
         **({"PHOIHOP_DATABASE_URL": settings.database_url} if settings.database_url else {}),
@@ -73,6 +77,7 @@ class LocalStack:
     settings: Settings
     port: int = 4200
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    heartbeat: int = HEARTBEAT_SECONDS  # seconds between a flow run's heartbeats
 
     @property
     def ui_url(self) -> str:
@@ -88,7 +93,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         # Prefect reads its settings when first imported: point this process at the local
         # server before anything imports prefect.
-        self.env = prefect_env(self.settings, self.port)
+        self.env = prefect_env(self.settings, self.port, self.heartbeat)
         os.environ.update({k: v for k, v in self.env.items()
                            if k.startswith(("PREFECT_", "PHOIHOP_"))})
 
@@ -118,17 +123,47 @@ class LocalStack:
     def automate(self) -> None:
         """A reply or an amendment may move fire times: an automation on
         `phoihop.reply.recorded` and `phoihop.agreement.imported` runs `sync` for that
-        agreement (visible, and pausable, in the UI's Automations page). Re-created on every
-        start, never duplicated."""
+        agreement (visible, and pausable, in the UI's Automations page).
+
+        A run whose process died (its worker killed, its machine gone, the worker stopped
+        with SIGTERM or Ctrl-C) stays `Running` in Prefect for ever: Prefect does not notice
+        by itself. A second automation, Prefect's own recipe for such "zombie" runs, marks a
+        run `Crashed` once MISSED_HEARTBEATS heartbeats are missing; it is not retried (the
+        next run or the daily sweep does its work, `docs/flows.md`). Both are re-created on
+        every start, never duplicated."""
         import asyncio
+        from datetime import timedelta
 
         from prefect.automations import Automation, EventTrigger, Posture, RunDeployment
         from prefect.client.orchestration import get_client
+        from prefect.client.schemas.objects import StateType
+        from prefect.events.actions import ChangeFlowRunState
+        from prefect.events.schemas.events import ResourceSpecification
 
         async def replace() -> None:
             async with get_client() as client:
-                for old in await client.read_automations_by_name(AUTOMATION):
-                    await client.delete_automation(old.id)
+                for name in (AUTOMATION, ZOMBIES):
+                    for old in await client.read_automations_by_name(name):
+                        await client.delete_automation(old.id)
+                await Automation(
+                    name=ZOMBIES,
+                    description="Lần chạy mất tín hiệu được đánh dấu Crashed / a run whose "
+                                "heartbeats stopped is marked Crashed",
+                    trigger=EventTrigger(
+                        after={"prefect.flow-run.heartbeat"},
+                        expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
+                                "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
+                                "prefect.flow-run.Crashed"},
+                        match=ResourceSpecification({"prefect.resource.id":
+                                                     ["prefect.flow-run.*"]}),
+                        for_each={"prefect.resource.id"}, posture=Posture.Proactive,
+                        threshold=1,
+                        within=timedelta(seconds=MISSED_HEARTBEATS * self.heartbeat)),
+                    actions=[ChangeFlowRunState(
+                        name="Crashed", state=StateType.CRASHED, force=False,
+                        message="Mất tín hiệu của lần chạy: tiến trình đã dừng / the run's "
+                                "heartbeats stopped: its process died")],
+                ).acreate()
                 deployment = await client.read_deployment_by_name("sync/sync")
                 await Automation(
                     name=AUTOMATION,

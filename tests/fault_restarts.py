@@ -40,7 +40,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +79,8 @@ class Window:
     restarts: list[Restart] = field(default_factory=list)
     runs: Counter[str] = field(default_factory=Counter)  # final Prefect state of each run
     lost: int = 0  # runs whose process died: left Running/Pending by Prefect
+    crashed_later: int = 0  # of those, marked Crashed by the missed-heartbeat automation
+    still_lost: int = 0  # of those, neither (a run that died Pending sends no heartbeat)
     catch_ups: int = 0  # catch-up sweeps run after a day with a run not completed
     worker_exits: int = 0  # times the worker exited by itself (restarted)
     dump: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
@@ -181,10 +183,11 @@ def _stop(proc: subprocess.Popen[bytes], how: str) -> None:
 class Stack:
     """The LocalStack of one window: a server and a worker this class can restart."""
 
-    def __init__(self, settings: Settings) -> None:
-        from flows.local import LocalStack
+    def __init__(self, settings: Settings, heartbeat: int | None = None) -> None:
+        from flows.local import HEARTBEAT_SECONDS, LocalStack
 
-        self.local = LocalStack(settings, free_port())
+        self.local = LocalStack(settings, free_port(),
+                                heartbeat=heartbeat or HEARTBEAT_SECONDS)
         self.lock = threading.Lock()
         self.worker_exits = 0
 
@@ -289,7 +292,7 @@ async def _create(runs: list[tuple[str, dict[str, Any], str, list[str], str]]) -
         return ids
 
 
-def _states(ids: list[UUID]) -> Callable[[], Awaitable[dict[str, str]]]:
+def _states(ids: list[UUID]) -> Callable[[], Coroutine[Any, Any, dict[str, str]]]:
     async def read() -> dict[str, str]:
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -349,11 +352,13 @@ def _catch_up(stack: Stack, at: datetime, tag: str, lost: set[str], result: Wind
 
 def run_window(directory: Path, days: int, restarts: int = 0, seed: int = 0,
                span: float = 60.0, delay: float = 0.1,
-               kinds: list[tuple[str, str]] | None = None) -> Window:
+               kinds: list[tuple[str, str]] | None = None, heartbeat: int | None = None,
+               zombies_wait: float = 0.0) -> Window:
     """`days` ladder days through Prefect; `restarts` restarts of the server or the worker
     (each by SIGKILL or SIGTERM, seeded, or in the order `kinds` gives) at seeded random
     moments over the first `span` seconds (the window goes on until they all happened and
-    every day is done)."""
+    every day is done). With `zombies_wait`, as long as that is waited at the end for the
+    lost runs to be marked Crashed (heartbeats every `heartbeat` seconds)."""
     from flows.sync import planned_runs
 
     started = time.monotonic()
@@ -374,7 +379,7 @@ def run_window(directory: Path, days: int, restarts: int = 0, seed: int = 0,
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         EventsWorker.drain_all(timeout=10)
-        stack = Stack(settings)
+        stack = Stack(settings, heartbeat)
         with temporary_settings({PREFECT_API_URL: stack.local.env["PREFECT_API_URL"]}):
             try:
                 stack.start()
@@ -394,6 +399,14 @@ def run_window(directory: Path, days: int, restarts: int = 0, seed: int = 0,
                 states = _settle(stack, ids, lost)
                 result.runs = Counter(states.values())
                 result.lost = len(lost)
+                until = time.monotonic() + zombies_wait
+                while lost and time.monotonic() < until:
+                    later = _api(_states([UUID(i) for i in lost]))
+                    result.crashed_later = sum(v == "CRASHED" for v in later.values())
+                    if result.crashed_later == len(lost):
+                        break
+                    time.sleep(2)
+                result.still_lost = len(lost) - result.crashed_later
                 result.worker_exits = stack.worker_exits
             finally:
                 EventsWorker.drain_all(timeout=10)

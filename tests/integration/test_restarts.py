@@ -32,3 +32,51 @@ def test_restarts_inside_a_run_window_change_nothing_in_the_database(tmp_path):
     assert hit.judged.messages == calm.judged.messages == hit.judged.rows
     assert hit.judged.duplicates == hit.judged.explained  # each from a row sent twice
     assert sum(hit.runs.values()) == 2 + hit.catch_ups  # two ladder runs, the sweeps
+
+
+@pytest.mark.proof
+def test_a_run_whose_process_died_is_marked_crashed(tmp_path):
+    """Regression: a run whose worker was killed (or stopped with SIGTERM, or Ctrl-C of
+    `phoihop up`) stayed `Running` in Prefect for ever. The missed-heartbeat automation of
+    `flows.local` marks it Crashed (heartbeats every 30 s here, Prefect's least; 3 missed).
+    About 2½ minutes: `make proofs`."""
+    import asyncio
+    import time
+
+    from tests.fault_restarts import Stack, _create, _environment, _states, _stop
+    from tests.smtp_sink import SmtpServer
+
+    with SmtpServer() as smtp, _environment(tmp_path, smtp.port) as settings:
+        smtp.sink.delay = 1.0  # ten messages take ten seconds: the kill lands mid-send
+        from benchmarks.reliability import REGISTERED, agreements
+        from config.bootstrap import bootstrap
+        from models.migrate import upgrade
+        from models.store import import_many
+
+        app = bootstrap(settings, clock=lambda: REGISTERED)
+        upgrade(app.engine)
+        import_many(app, agreements()[:1])
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        stack = Stack(settings, heartbeat=30)
+        with temporary_settings({PREFECT_API_URL: stack.local.env["PREFECT_API_URL"]}):
+            try:
+                stack.start()
+                [run] = asyncio.run(_create([(
+                    "ladder/ladder", {"agreement": "QT-KHKT-2021-2025",
+                                      "at": "2022-06-15T08:00:00+07:00"},
+                    "QT-KHKT-2021-2025 · 15/06/2022", ["phoihop"], "zombie-test")]))
+                deadline = time.monotonic() + 120
+                while len(smtp.sink.messages) < 2:
+                    assert time.monotonic() < deadline, "the run never started sending"
+                    time.sleep(0.2)
+                _stop(stack.worker, "SIGKILL")  # the worker and its flow-run process
+                assert asyncio.run(_states([run])())[str(run)] == "RUNNING"
+                deadline = time.monotonic() + 180
+                while asyncio.run(_states([run])())[str(run)] != "CRASHED":
+                    assert time.monotonic() < deadline, "still not Crashed after 3 minutes"
+                    time.sleep(2)
+                assert len(smtp.sink.messages) < 10  # it did die mid-send
+            finally:
+                stack.stop()
+        app.engine.dispose()
