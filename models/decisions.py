@@ -98,12 +98,14 @@ def after_partner_reply(s: Session, app: App, o: Obligation, reply: Reply, at: d
 
 def ask_coordinators(s: Session, app: App, kind: str, *, agreement_id: int,
                      agreement_code: str, obligation_id: int, deadline: datetime,
-                     reply_id: int, at: datetime, why: str | None = None) -> None:
+                     reply_id: int, at: datetime, why: str | None = None,
+                     into: list[dict[str, Any]] | None = None) -> None:
     """The `submission` or `extension_request` message of a reply recorded in this
     transaction, to each of the convener's coordinators, with their two decision links.
 
     Three statements whatever the number of coordinators: who they are, their links
-    (new: none can exist for a new reply), their messages."""
+    (new: none can exist for a new reply), their messages (`into`: added to the caller's
+    rows, which it records with its own)."""
     purposes = REVIEW if kind == "submission" else EXTENSION
     found = s.execute(_coordinators_query(), {"agreement": agreement_id}).all()
     expires = max(deadline, at) + timedelta(days=app.settings.link_days_after_deadline)
@@ -120,7 +122,10 @@ def ask_coordinators(s: Session, app: App, kind: str, *, agreement_id: int,
         rows += message_rows(f"{kind}#{reply_id}#{c.id}", kind, c, context, at,
                              f"{kind}#{c.id}", agreement_id=agreement_id,
                              obligation_id=obligation_id)
-    insert_messages(s, rows)
+    if into is not None:
+        into += rows
+    else:
+        insert_messages(s, rows)
 
 
 def _table(model: Any) -> sa.Table:

@@ -120,11 +120,14 @@ def record_reply_once(s: Session, app: App, *, obligation_key: str, status: str,
                       note: str | None = None, answered_by: str | None = None,
                       contact_id: int | None = None, attachment: Attachment | None = None,
                       source: str = "portal", submission: str | None = None,
-                      form_errors: dict[str, str] | None = None) -> tuple[Reply, bool]:
+                      form_errors: dict[str, str] | None = None,
+                      messages: list[dict[str, Any]] | None = None) -> tuple[Reply, bool]:
     """`record_reply`, and whether the reply is new (False: its form was recorded before).
 
     `form_errors` (fields the caller could not read) are raised as ReplyInvalid once the
-    form is known not to be a replay, before anything else is checked.
+    form is known not to be a replay, before anything else is checked. `messages`: the
+    outbox rows the reply calls for are added to it (the caller records them with its
+    own) instead of being recorded here.
 
     In SQLAlchemy Core, statements built once: the obligation is locked and read with
     its agreement and commitment in one query (PostgreSQL `FOR UPDATE`; SQLite's write
@@ -134,12 +137,12 @@ def record_reply_once(s: Session, app: App, *, obligation_key: str, status: str,
     """
     postgres = s.get_bind().dialect.name == "postgresql"
     o = s.execute(_locked_query(postgres), {"key": obligation_key}).first()
-    if submission is not None:
-        earlier = s.execute(_submitted_query(), {"submission": submission}).scalar()
-        if earlier is not None:
-            found = s.get(Reply, earlier)
-            assert found is not None
-            return found, False
+    earlier, last = s.execute(_earlier_and_last_query(), {
+        "submission": submission, "obligation": o.id if o is not None else None}).one()
+    if earlier is not None:
+        found = s.get(Reply, earlier)
+        assert found is not None
+        return found, False
     if form_errors:
         raise ReplyInvalid(form_errors)
     if o is None or o.status in ("withdrawn", "accepted", "waived"):
@@ -151,7 +154,7 @@ def record_reply_once(s: Session, app: App, *, obligation_key: str, status: str,
         errors.update(value_errors)
     if errors:
         raise ReplyInvalid(errors)
-    version = (s.execute(_version_query(), {"obligation": o.id}).scalar() or 0) + 1
+    version = (last or 0) + 1
     fields = dict(obligation_id=o.id, version=version, status=status,
                   percent=percent if status == "in_progress" else None,
                   reason=reason, until=until if status == "extension" else None, values=clean,
@@ -185,7 +188,8 @@ def record_reply_once(s: Session, app: App, *, obligation_key: str, status: str,
 
         decisions.ask_coordinators(s, app, "submission", agreement_id=o.agreement_id,
                                    agreement_code=o.code, obligation_id=o.id,
-                                   deadline=o.deadline, reply_id=reply_id, at=at)
+                                   deadline=o.deadline, reply_id=reply_id, at=at,
+                                   into=messages)
     return reply, True
 
 
@@ -224,16 +228,16 @@ def _locked_query(postgres: bool) -> sa.Select[Any]:
 
 
 @functools.cache
-def _submitted_query() -> sa.Select[Any]:
+def _earlier_and_last_query() -> sa.Select[Any]:
+    """The reply a form recorded before (its nonce is unique) and the obligation's last
+    version, in one statement after the lock (on PostgreSQL a statement's snapshot is
+    taken when it starts: after the lock it sees what the transaction waited for)."""
     r = _table(Reply)
-    return sa.select(r.c.id).where(r.c.submission == sa.bindparam("submission"))
-
-
-@functools.cache
-def _version_query() -> sa.Select[Any]:
-    r = _table(Reply)
-    return sa.select(sa.func.max(r.c.version)).where(r.c.obligation_id == sa.bindparam(
-        "obligation"))
+    return sa.select(
+        sa.select(r.c.id).where(r.c.submission == sa.bindparam("submission"))
+        .scalar_subquery(),
+        sa.select(sa.func.max(r.c.version)).where(
+            r.c.obligation_id == sa.bindparam("obligation")).scalar_subquery())
 
 
 @functools.cache

@@ -264,15 +264,16 @@ def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime
         except ValueError:
             errors["until"] = "Ngày không hợp lệ / not a date"
     values = {i["id"]: form.get(f"v-{i['id']}", "") for i in view.indicators}
+    messages: list[dict[str, Any]] = []
     reply, new = record_reply_once(
         s, app, obligation_key=view.obligation.key, status=form.get("status", ""), at=now,
         percent=percent, reason=form.get("reason") or None, until=until,
         values={k: v for k, v in values.items() if v.strip()}, note=form.get("note") or None,
         answered_by=(form.get("answered_by") or "").strip() or None,
         contact_id=view.link.contact_id, attachment=attachment, submission=nonce,
-        form_errors=errors)
-    if new:
-        enqueue_receipt(s, app, view, reply, now)
+        form_errors=errors, messages=messages)
+    if new:  # the receipt and the reply's other messages in one INSERT
+        insert_messages(s, messages + receipt_rows(view, reply, now))
     return reply, new
 
 
@@ -282,9 +283,14 @@ def enqueue_receipt(s: Session, app: App, view: View, reply: Reply, now: datetim
     The context is what was recorded, as text in the agreement's language: a receipt
     shows the reply as it was at that moment.
     """
+    return bool(insert_messages(s, receipt_rows(view, reply, now)))
+
+
+def receipt_rows(view: View, reply: Reply, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of `enqueue_receipt` (none without a contact)."""
     contact = view.contact
     if contact is None or reply.id is None:
-        return False
+        return []
     a, o = view.agreement, view.obligation
     lang = a.language
     labels = {i["id"]: i["label"] for i in view.indicators}
@@ -302,9 +308,8 @@ def enqueue_receipt(s: Session, app: App, view: View, reply: Reply, now: datetim
         "answered_by": reply.answered_by,
         "when": reply.recorded_at.astimezone(zone(a.timezone)).strftime("%d/%m/%Y %H:%M"),
     }
-    key = f"receipt#{reply.id}"
-    return bool(insert_messages(s, message_rows(key, "receipt", contact, context, now,
-                                                agreement_id=a.id)))
+    return message_rows(f"receipt#{reply.id}", "receipt", contact, context, now,
+                        agreement_id=a.id)
 
 
 def _shown(v: Any, language: str) -> str:
