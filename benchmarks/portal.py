@@ -15,6 +15,12 @@ the same server, each over 50 keep-alive connections on loopback:
    untimed; then the 50 clients POST them back to back. Its latency and rate are the
    reply *submission* figures (POST only; the server's CPU counted during the POSTs).
 
+3. Paced submissions: as 2, but the 50 clients submit on a fixed schedule, 300 a second
+   in all (the target rate), latency counted from each POST's scheduled instant. With
+   50 clients submitting back to back (2), the latency is queueing: by Little's law
+   the mean is 50 / rate, so p99 ≤ 100 ms needs well over 500/s there; this run
+   measures the latency at the rate the target names.
+
 After each run the Reply rows it added are counted: one per acknowledged POST, none
 lost, none duplicated (one per obligation, one per form nonce).
 
@@ -62,6 +68,7 @@ CLIENTS = 50
 REPLIES = 3000  # measured; plus WARMUP per client, not timed
 WARMUP = 2
 PER_ADDRESS = 1_000_000
+TARGET_RATE = 300.0  # submissions a second the paced run offers
 FORM_FIELD = re.compile(r'name="(csrf|form_nonce)" value="([^"]+)"')
 INDICATOR = re.compile(r'name="(v-[^"]+)"')
 NAMES = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", "Phạm Thị Dung"]
@@ -306,6 +313,55 @@ async def submissions(server: Server, tokens: list[str], clients: int
     return tally, seconds, cpu
 
 
+async def paced(server: Server, tokens: list[str], clients: int, rate: float
+                ) -> tuple[Tally, float, float]:
+    """Submissions at the target's rate: forms fetched untimed, then the 50 clients
+    submit on a fixed schedule, `rate` a second in all (each client every clients/rate
+    seconds, staggered). Latency is counted from the scheduled instant, so a client that
+    falls behind counts its wait (no coordinated omission)."""
+    tally = Tally()
+    forms: list[tuple[str, dict[str, str]]] = []
+    fetch = iter(tokens)
+
+    async def fetcher(number: int, client: httpx.AsyncClient) -> None:
+        rng = random.Random(2000 + number)
+        for token in fetch:
+            try:
+                form = await fetch_form(client, token, rng, tally)
+            except httpx.TransportError as exc:
+                tally.fail(type(exc).__name__)
+                continue
+            if form is not None:
+                forms.append((token, form))
+
+    async def submitter(number: int, client: httpx.AsyncClient, start: float) -> None:
+        for k, (token, form) in enumerate(forms[number::clients]):
+            due = start + (k * clients + number) / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                answer = await client.post(f"/r/{token}", data=form)
+            except httpx.TransportError as exc:
+                tally.fail(type(exc).__name__)
+                continue
+            if answer.status_code == 200 and "Đã ghi nhận" in answer.text:
+                tally.acknowledged += 1
+                tally.latencies.append(time.perf_counter() - due)
+            else:
+                tally.fail(f"POST {answer.status_code}")
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    pool = [httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60)
+            for _ in range(clients)]
+    try:
+        await asyncio.gather(*(fetcher(i, c) for i, c in enumerate(pool)))
+        started, cpu = time.perf_counter(), server.cpu()
+        await asyncio.gather(*(submitter(i, c, started) for i, c in enumerate(pool)))
+        seconds, cpu = time.perf_counter() - started, server.cpu() - cpu
+    finally:
+        await asyncio.gather(*(c.aclose() for c in pool))
+    return tally, seconds, cpu
+
+
 def stored(app: App) -> tuple[int, int, int]:
     """Reply rows, distinct obligations among them, distinct form nonces among them."""
     with app.session() as s:
@@ -345,8 +401,9 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
                              secret_key=SecretStr(secret)),
                     clock=lambda: datetime.now(UTC))
     first = replies + clients * WARMUP
+    pace = sub // 2  # the paced run: half as many submissions (10 s at 300/s)
     try:
-        tokens = prepare(app, first + sub)
+        tokens = prepare(app, first + sub + pace)
         empty = stored(app)
         with Server(url, directory, secret, profile, workers=workers) as server:
             busy = os.getloadavg()[0]
@@ -354,7 +411,13 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
             middle = stored(app)
             sub_busy = os.getloadavg()[0]
             sub_tally, sub_seconds, sub_cpu = asyncio.run(
-                submissions(server, tokens[first:], clients)) if sub else (Tally(), 0.0, 0.0)
+                submissions(server, tokens[first:first + sub], clients)) if sub \
+                else (Tally(), 0.0, 0.0)
+            after_sub = stored(app)
+            pace_busy = os.getloadavg()[0]
+            pace_tally, pace_seconds, _pace_cpu = asyncio.run(
+                paced(server, tokens[first + sub:], clients, TARGET_RATE)) if pace \
+                else (Tally(), 0.0, 0.0)
             errors = [line for line in server.output().splitlines()
                       if "Traceback" in line or "ERROR" in line]
         end = stored(app)
@@ -387,6 +450,18 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
     s50 = percentile(sub_tally.latencies, 50) * 1000
     s99 = percentile(sub_tally.latencies, 99) * 1000
     sub_rate = done / sub_seconds
+    paced_rows = []
+    if pace_tally.latencies:
+        p_50 = percentile(pace_tally.latencies, 50) * 1000
+        p_99 = percentile(pace_tally.latencies, 99) * 1000
+        got = len(pace_tally.latencies) / pace_seconds
+        paced_rows = [
+            row(f"{name}: submission latency at {TARGET_RATE:.0f}/s offered (paced, POST only)",
+                f"p50 {p_50:.0f} ms, p99 {p_99:.0f} ms ({len(pace_tally.latencies):,} POSTs, "
+                f"{got:.0f}/s achieved; load {pace_busy:.1f} before)", "p99 ≤ 100 ms",
+                p_99 <= 100),
+            whole_row(f"{name}: paced submissions", pace_tally, after_sub, end, errors),
+        ]
     return first_rows, [
         row(f"{name}: reply submission latency (POST only, forms fetched untimed before)",
             f"p50 {s50:.0f} ms, p99 {s99:.0f} ms ({done:,} POSTs)", "p99 ≤ 100 ms", s99 <= 100),
@@ -394,7 +469,8 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
             f"{sub_rate:.0f}/s ({done:,} in {sub_seconds:.1f} s; server CPU "
             f"{sub_cpu / done * 1000:.1f} ms a submission; {cores} cores, load {sub_busy:.1f} "
             "before)", "≥ 300/s", sub_rate >= 300),
-        whole_row(f"{name}: submissions", sub_tally, middle, end, errors),
+        whole_row(f"{name}: submissions", sub_tally, middle, after_sub, errors),
+        *paced_rows,
     ]
 
 

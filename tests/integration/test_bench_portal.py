@@ -17,3 +17,23 @@ def test_portal_benchmark_smoke():
     assert whole["figure"].startswith("30 acknowledged, 30 stored: 0 lost, 0 duplicated")
     assert whole["ok"] is True
     assert rows[5]["ok"] is True, rows[5]
+
+
+def test_portal_benchmark_measures_submissions_alone():
+    """What the target names: POSTs only (forms fetched untimed), and POSTs paced at the
+    target rate; every acknowledged one stored once, in each run."""
+    rows = {r["benchmark"]: r for r in portal.run(clients=3, replies=24)}
+    for backend in ("SQLite", "PostgreSQL"):
+        name = f"portal ({backend}): 3 clients"
+        latency = rows[f"{name}: reply submission latency (POST only, forms fetched untimed "
+                       "before)"]
+        assert latency["figure"].startswith("p50 ") and "(24 POSTs)" in latency["figure"]
+        rate = rows[f"{name}: reply submissions per second (POST only)"]
+        assert "/s (24 in " in rate["figure"] and "ms a submission" in rate["figure"]
+        whole = rows[f"{name}: submissions: stored replies vs acknowledged POSTs"]
+        assert whole["figure"].startswith("24 acknowledged, 24 stored: 0 lost, 0 duplicated")
+        assert whole["ok"] is True
+        paced = rows[f"{name}: submission latency at 300/s offered (paced, POST only)"]
+        assert "(12 POSTs, " in paced["figure"]
+        assert rows[f"{name}: paced submissions: stored replies vs acknowledged POSTs"][
+            "ok"] is True
