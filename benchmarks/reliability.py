@@ -12,6 +12,9 @@ tests/integration/test_delivery_faults.py and tests/integration/test_sqlite_kill
   connection) at seeded random moments while it sends: a server restart as the client
   sees it (the shared server itself is not restarted). The sender reconnects or fails
   with a database error; twice the lease later no row is left claimed and nothing is lost.
+- The Prefect server and the worker restarted 20 times (kill -9 or SIGTERM) at seeded random
+  moments inside a window of ladder days run by a real worker: the database ends as the
+  same window run undisturbed (tests/fault_restarts.py).
 - The mail server black-holed (it accepts connections and never answers, or answers the
   greeting and stalls, or trickles a byte at a time) for more rounds than `send_retries`,
   then back: each round ends within one send deadline, nothing is given up, all is sent.
@@ -551,6 +554,47 @@ def black_hole(directory: Path, days: int = 8, deadline: float = 2.0) -> BlackHo
     return result
 
 
+# --- the Prefect server and worker restarted inside a run window ---------------------------
+
+def restarts_row(directory: Path, days: int = 24, restarts: int = 20,
+                 seed: int = 20261209) -> Row:
+    """`days` ladder days through a real Prefect server, worker and process work pool, run
+    undisturbed, then again with `restarts` restarts of the server or the worker (kill -9
+    or SIGTERM) at seeded random moments over the undisturbed window's length
+    (tests/fault_restarts.py); both databases must equal the same days run in-process."""
+    from tests.fault_restarts import run_window, undisturbed
+
+    plain = undisturbed(directory / "plain", days)
+    slow = 0.3  # seconds the mail server takes a message: runs last, restarts land in them
+    calm = run_window(directory / "calm", days, delay=slow)
+    hit = run_window(directory / "hit", days, restarts, seed, delay=slow,
+                     span=0.9 * calm.window_seconds, heartbeat=30, zombies_wait=240)
+    kinds = Counter(f"{r.target} {r.how}" for r in hit.restarts)
+    inside = sum(r.at <= hit.window_seconds for r in hit.restarts)
+    busy = sum(r.busy > 0 for r in hit.restarts)
+    j = hit.judged
+    differs = hit.differences(calm) + calm.differences(plain)
+    ok = (not differs and len(hit.restarts) == restarts == inside and j.lost == 0
+          and not j.problems and j.duplicates == j.explained and hit.days == calm.days
+          and hit.steps == calm.steps == hit.expected_steps > 0)
+    states = ", ".join(f"{n} {s.lower()}" for s, n in hit.runs.most_common())
+    return row(
+        f"Prefect server and worker restarted {len(hit.restarts)}× inside a run window: "
+        f"{len(hit.days)} ladder days, SQLite, slow SMTP",
+        f"restarts {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; {inside} "
+        f"inside the window, {busy} while a flow run was running; runs: {states} (lost: "
+        f"its process died, Prefect left it Running/Pending; {hit.crashed_later} of them "
+        f"marked Crashed by the missed-heartbeat automation, {hit.still_lost} not: died "
+        f"Pending or before a heartbeat); {hit.catch_ups} catch-up "
+        f"sweeps; worker exited by itself {hit.worker_exits}×; steps {hit.steps} of "
+        f"{hit.expected_steps} predicted; {j.messages} messages, {j.received} received, "
+        f"{j.lost} lost, {j.duplicates} duplicates ({j.explained} through `unknown`); "
+        f"database {'identical to' if not differs else 'DIFFERS from'} the undisturbed run "
+        f"({calm.window_seconds:.0f} s window; {hit.window_seconds:.0f} s disturbed; "
+        f"{hit.seconds + calm.seconds:.0f} s in all)" + (f"; {differs[:2]}" if differs else ""),
+        "database identical; every step once; 0 lost; duplicates through `unknown`", ok)
+
+
 # --- the table ----------------------------------------------------------------------------
 
 def _pg_reason() -> str | None:
@@ -568,7 +612,7 @@ def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        for sub in ("kill", "write", "pg", "hole"):
+        for sub in ("kill", "write", "pg", "hole", "restarts"):
             (d / sub).mkdir()
         k = sender_kills(sender_trials, 20261206, d / "kill")
         landed = ", ".join(f"{n} {where}" for where, n in k.landed.most_common())
@@ -612,10 +656,11 @@ def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40)
             f"{b.deadline:g} s), {b.attempts} attempts in all, {b.dead} dead; back: "
             f"{b.sent:,} rows ({b.messages:,} messages) sent in {b.drain_seconds:.1f} s",
             "a round ≤ deadline + 1.5 s; 0 dead; all sent", b.ok))
+        rows.append(restarts_row(d / "restarts"))
     return rows
 
 
 __all__ = ["BlackHole", "Forker", "SenderKills", "Terminations", "WriterKills",
            "agreements", "black_hole", "forker", "ladder_days", "pg_schema",
-           "pg_terminations", "registered", "run", "sender_backends", "sender_kills",
-           "sqlite_kills", "terminate"]
+           "pg_terminations", "registered", "restarts_row", "run", "sender_backends",
+           "sender_kills", "sqlite_kills", "terminate"]
