@@ -13,6 +13,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -127,6 +128,7 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
         per_address = SharedRateLimiter(shared_limits / "per-address",
                                         app.settings.portal_rate_per_address, monotonic)
     origin = urlparse(app.settings.portal_url)
+    threaded = not app.settings.db_url.startswith("sqlite")
 
     class Guard:
         """Limits, refusals before routing, security headers on every response and the
@@ -266,17 +268,24 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
                 return failed(request, lang or view.agreement.language, 503, "store_failed")
         # Without a file, the link and the form token are checked in the transaction that
         # records the reply (one transaction, the link read once); a refusal writes nothing.
-        try:
+        def transaction() -> tuple[Any, bool, events.ReplyRecorded, datetime]:
             with app.session(write=True) as s:
                 view = load_view(s, app, token, now, lang, page=False)
                 if not csrf_ok(app, view.link.id, nonce, sent_token):
                     raise FormRefused
                 reply, new = submit(s, app, view, form, now,
                                     staged.attachment if staged else None, upload_error)
-                recorded = events.ReplyRecorded(
+                return view, new, events.ReplyRecorded(
                     view.obligation.key, view.agreement.code, view.obligation.party,
-                    reply.id or 0, reply.version, reply.status)
-                when_at = reply.recorded_at
+                    reply.id or 0, reply.version, reply.status), reply.recorded_at
+
+        try:
+            # PostgreSQL: in a worker thread, so other requests go on while this one waits
+            # for the server (it took one reply at a time, each waiting on its round
+            # trips). SQLite: here, one at a time: its writers take turns anyway, and
+            # threads waiting on its lock would sleep in its busy handler.
+            view, new, recorded, when_at = (await run_in_threadpool(transaction)
+                                            if threaded else transaction())
         except FormRefused:
             uploads.discard(staged)
             return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)
