@@ -35,6 +35,7 @@ from notifications import events
 from portal import uploads
 from portal.decisions import decisions_router
 from portal.i18n import TEXT
+from portal.openapi import FILE, LANG, REPLY_BODY, REPLY_HEAD, REPLY_PAGE, REPLY_POST, RESPONSES
 from portal.ratelimit import SharedRateLimiter
 from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit
 from reviews.portal_routes import dossier_router
@@ -42,15 +43,6 @@ from reviews.portal_routes import dossier_router
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 11 * 1024 * 1024
 log = logging.getLogger("phoihop.portal")
-_PAGE = {"text/html": {"schema": {"type": "string"}}}
-# What every route may answer besides 200, as the OpenAPI document says (all HTML pages).
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": _PAGE} for code, text in (
-        (400, "Malformed form"), (403, "Cross-site request or missing form token"),
-        (404, "Refused link (unknown, tampered, expired or revoked: one page)"),
-        (409, "Already decided"), (413, "Request body over 11 MiB"),
-        (422, "Form with errors, shown next to their fields"), (429, "Rate limit"),
-        (503, "Attachment could not be stored; nothing recorded"))}
 
 
 class RateLimiter:
@@ -212,8 +204,10 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
         return page(request, "refused.html", lang, code, heading=TEXT[lang]["title"],
                     message=TEXT[lang][key])
 
-    @api.get("/r/{token}", response_class=HTMLResponse)
-    @api.head("/r/{token}", response_class=HTMLResponse, operation_id="show_head")  # scanners
+    @api.get("/r/{token}", response_class=HTMLResponse, operation_id="show_reply",
+             responses=REPLY_PAGE, openapi_extra={"parameters": [LANG]})
+    @api.head("/r/{token}", response_class=HTMLResponse, operation_id="show_head",  # scanners
+              responses=REPLY_HEAD, openapi_extra={"parameters": [LANG]})
     def show(request: Request, token: str, lang: Lang) -> HTMLResponse:
         try:
             with app.session() as s:
@@ -222,7 +216,9 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
             return refused(request, lang)
         return form_page(request, view, lang or view.agreement.language)
 
-    @api.post("/r/{token}", response_class=HTMLResponse)
+    @api.post("/r/{token}", response_class=HTMLResponse, operation_id="answer",
+              responses=REPLY_POST,
+              openapi_extra={"parameters": [LANG], "requestBody": REPLY_BODY})
     async def answer(request: Request, token: str, lang: Lang) -> HTMLResponse:
         # A foreign Origin is refused outright. Under Referrer-Policy: no-referrer browsers
         # send "Origin: null" for our own form, so "null" rests on the HMAC form token.
@@ -318,7 +314,9 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
         return page(request, "done.html", shown, heading=TEXT[shown]["thanks"], when=when,
                     version=recorded.version, status=recorded.status)
 
-    @api.get("/r/{token}/files/{reply_id}")
+    @api.get("/r/{token}/files/{reply_id}", response_class=FileResponse,
+             operation_id="download", openapi_extra={"parameters": [LANG]},
+             responses={200: {"description": "The file, as an attachment", "content": FILE}})
     def download(request: Request, token: str, reply_id: str, lang: Lang) -> Response:
         """A reply's attachment, for the link's own obligation only; never shown inline."""
         try:
