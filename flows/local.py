@@ -9,6 +9,8 @@ starting again resumes from both databases.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -116,8 +118,10 @@ class LocalStack:
             loaded = cast(Flow[..., Any], Flow.from_source(source=str(ROOT),
                                                            entrypoint=entrypoint))
             schedules = [Cron(cron, timezone=timezone)] if cron else None
-            loaded.deploy(name=name, work_pool_name=POOL, build=False, push=False,
-                          schedules=schedules, print_next_steps=False, ignore_warnings=True)
+            with contextlib.redirect_stdout(io.StringIO()):  # Prefect's table per deployment
+                loaded.deploy(name=name, work_pool_name=POOL, build=False, push=False,
+                              schedules=schedules, print_next_steps=False,
+                              ignore_warnings=True)
         self.automate()
 
     def automate(self) -> None:

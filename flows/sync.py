@@ -22,6 +22,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -183,8 +184,12 @@ def base_key(key: str) -> str:
     return key.split(AGAIN, 1)[0]
 
 
+Progress = Callable[[int, int], Awaitable[None]]  # (runs created so far, runs missing)
+
+
 async def reconcile(planned: list[PlannedRun], concurrency: int = 1,
-                    agreement: str | None = None) -> SyncReport:
+                    agreement: str | None = None, progress: Progress | None = None
+                    ) -> SyncReport:
     """Create missing runs and cancel stale ones, through Prefect's bulk routes.
 
     Missing runs go to `/deployments/{id}/create_flow_run/bulk`, up to 100 per request
@@ -192,7 +197,7 @@ async def reconcile(planned: list[PlannedRun], concurrency: int = 1,
     id read once; stale runs go to `/flow_runs/bulk_set_state`, 50 per request. A key
     whose run was cancelled (planned, cancelled, planned again) dedupes to that cancelled
     run: it is created again under `KEY:again:<cancelled run id>`, which counts as the
-    plan's KEY from then on."""
+    plan's KEY from then on. `progress` hears after every create request."""
     report = SyncReport(wanted=len(planned))
     wanted = {p.key: p for p in planned}
     gate = asyncio.Semaphore(concurrency)
@@ -217,10 +222,16 @@ async def reconcile(planned: list[PlannedRun], concurrency: int = 1,
             async with gate:
                 return await _cancel(client, runs)
 
+        made = [0]  # runs created so far
+
         async def create(deployment: UUID, batch: list[tuple[str, PlannedRun]]
                          ) -> list[tuple[str, PlannedRun]]:
             async with gate:
-                return await _create(client, deployment, batch)
+                again = await _create(client, deployment, batch)
+                made[0] += len(batch) - len(again)
+                if progress is not None:
+                    await progress(made[0], len(missing))
+                return again
 
         report.cancelled = sum(await asyncio.gather(*(
             cancel(stale[i:i + CANCEL_BATCH]) for i in range(0, len(stale), CANCEL_BATCH))))
@@ -328,7 +339,18 @@ async def sync(at: str | None = None, horizon_days: int | None = None,
     now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
     agreement = agreement or None  # an automation's empty template renders ""
     planned = planned_runs(app, now, horizon_days or app.settings.horizon_days, agreement)
-    report = await reconcile(planned, agreement=agreement)
+    bar = await acreate_progress_artifact(0.0, key="sync-progress",
+                                          description="Tiến độ đồng bộ lịch / sync progress")
+    told = [0.0]
+
+    async def advance(done: int, total: int) -> None:
+        await aupdate_progress_artifact(bar, 100.0 * done / total)
+        if done == total or done >= told[0] + 1000:  # a line a thousand runs
+            told[0] = done
+            logger.info("Đã tạo %d/%d lần chạy theo lịch", done, total)
+
+    report = await reconcile(planned, agreement=agreement, progress=advance)
+    await aupdate_progress_artifact(bar, 100.0)
     logger.info("Đồng bộ lịch%s: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
                 f" {agreement}" if agreement else "", report.wanted, report.created,
                 report.kept, report.cancelled)

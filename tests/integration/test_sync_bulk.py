@@ -95,8 +95,16 @@ def test_bulk_sync_creates_hundreds_once_cancels_stale_and_plans_again(harness):
                     for name in ("ladder", "review")}
 
     deployments = asyncio.run(deployment_ids())
-    first = asyncio.run(reconcile(planned))
+    heard: list[tuple[int, int]] = []
+
+    async def progress(done: int, total: int) -> None:
+        heard.append((done, total))
+
+    first = asyncio.run(reconcile(planned, progress=progress))
     assert (first.wanted, first.created, first.kept, first.cancelled) == (192, 192, 0, 0)
+    # one word per create request (ladder runs in two, review runs in one), ending at all
+    assert len(heard) >= 3 and heard[-1] == (192, 192)
+    assert [d for d, _t in heard] == sorted(d for d, _t in heard) and heard[0][0] > 0
     runs = _by_plan_key(asyncio.run(_ours("BULK")))
     assert set(runs) == {p.key for p in planned}
     for p in planned:
