@@ -16,10 +16,12 @@ of its own inside the portal.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("phoihop.events")
 
@@ -73,15 +75,29 @@ def warm() -> None:
             log.warning("Prefect events unavailable: %s", exc)
 
 
+def _emit(**event: Any) -> object:
+    """`emit_event` outside any flow or task run: Prefect's events worker adds the run on the
+    caller's context as related resources, and a reply or an import is about its obligation,
+    agreement and party, never about a run that happens to be on the stack (one that a test
+    or a replay left in the calling thread's context showed up in the reply's event)."""
+    from prefect.context import FlowRunContext, TaskRunContext
+    from prefect.events import emit_event
+
+    def outside_runs() -> object:
+        FlowRunContext.__var__.set(None)  # type: ignore[arg-type]  # read as "no run"
+        TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
+        return emit_event(**event)
+
+    return contextvars.copy_context().run(outside_runs)  # the caller's context untouched
+
+
 def reply_recorded(info: ReplyRecorded) -> bool:
     """Hand the event to Prefect's events worker; never raises. Whether it was handed over."""
     try:
         if not configured():
             return False
-        from prefect.events import emit_event
-
-        event = emit_event(event=EVENT, resource=info.resource(), related=info.related(),
-                           payload=info.payload())
+        event = _emit(event=EVENT, resource=info.resource(), related=info.related(),
+                      payload=info.payload())
         return event is not None
     except Exception as exc:  # the reply is recorded; the event is a notification
         log.warning("event %s for %s not emitted: %s", EVENT, info.obligation_key, exc)
@@ -93,9 +109,7 @@ def agreement_imported(code: str, outcome: str, revision: int) -> bool:
     try:
         if not configured():
             return False
-        from prefect.events import emit_event
-
-        event = emit_event(event=IMPORTED, resource={
+        event = _emit(event=IMPORTED, resource={
             "prefect.resource.id": f"phoihop.agreement.{code}", "prefect.resource.name": code,
             "phoihop.agreement": code}, payload={"outcome": outcome, "revision": revision})
         return event is not None
