@@ -26,7 +26,9 @@ has imported the program once: a fresh interpreter would spend seconds importing
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -36,7 +38,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -430,7 +432,7 @@ def terminate(admin: sa.Engine, name: str) -> int:
 def pg_schema(base: str = PG_URL) -> Iterator[str]:
     """A schema of its own in the shared test database, dropped afterwards."""
     schema = f"rel_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
+    admin = sa.create_engine(base, pool_pre_ping=True)  # the server may restart meanwhile
     with admin.begin() as c:
         c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
@@ -442,10 +444,12 @@ def pg_schema(base: str = PG_URL) -> Iterator[str]:
 
 
 def pg_terminations(trials: int, seed: int, directory: Path, url: str, delay: float = 0.005,
-                    terminations: int = 3) -> Terminations:
+                    terminations: int = 3, disturb: Callable[[sa.Engine, str], int] | None = None
+                    ) -> Terminations:
     """`trials` ladder days on PostgreSQL at `url` (an empty schema): the day is fired, then
     sent by a sender whose connections are terminated `terminations` times at seeded random
-    moments while it sends; a send twice the lease later finishes it."""
+    moments while it sends; a send twice the lease later finishes it. `disturb` replaces
+    the termination (`restart_postgres`: the server itself restarted)."""
     started = time.perf_counter()
     rng = random.Random(seed)
     name = f"phoihop-sender-{uuid.uuid4().hex[:8]}"
@@ -462,8 +466,8 @@ def pg_terminations(trials: int, seed: int, directory: Path, url: str, delay: fl
             work.fire_steps(mailer, at)
             span = 0.05 + steps[at] * (delay + 0.01)  # ~ the time the sender takes
             moments = sorted(rng.uniform(0.0, span) for _ in range(terminations))
-            killer = threading.Thread(target=_terminate_at, args=(admin, name, moments,
-                                                                  result))
+            killer = threading.Thread(target=_terminate_at, args=(
+                admin, name, moments, result, disturb or terminate))
             killer.start()
             try:
                 send_pending(sender, at, worker=f"sender-{i}")
@@ -493,11 +497,30 @@ def pg_terminations(trials: int, seed: int, directory: Path, url: str, delay: fl
 
 
 def _terminate_at(admin: sa.Engine, name: str, moments: list[float],
-                  result: Terminations) -> None:
+                  result: Terminations, disturb: Callable[[sa.Engine, str], int]) -> None:
     began = time.monotonic()
     for moment in moments:
         time.sleep(max(0.0, began + moment - time.monotonic()))
-        result.terminated += terminate(admin, name)
+        result.terminated += disturb(admin, name)
+
+
+def _pg_restart_reason() -> str | None:
+    """Why this machine's PostgreSQL server cannot be restarted here, or None."""
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        return "no pg_ctlcluster (Debian's PostgreSQL) on this machine"
+    if os.geteuid() != 0:
+        return "restarting the server needs root"
+    return _pg_reason()
+
+
+def restart_postgres(_admin: sa.Engine | None = None, _name: str = "") -> int:
+    """Restart the local PostgreSQL server itself (`pg_ctlcluster … restart -m fast`): every
+    backend ends at once and new connections are refused until it is back. Every client
+    of that server sees it: the benchmark does it, the test suite does not."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart",
+                    "-m", "fast"], check=True, capture_output=True, timeout=120)
+    return 1
 
 
 # --- black-holed, then back ---------------------------------------------------------------
@@ -608,11 +631,12 @@ def _pg_reason() -> str | None:
         return str(exc).splitlines()[0]
 
 
-def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40) -> list[Row]:
+def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40,
+        pg_restarts: int = 5) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        for sub in ("kill", "write", "pg", "hole", "restarts"):
+        for sub in ("kill", "write", "pg", "pg-restart", "hole", "restarts"):
             (d / sub).mkdir()
         k = sender_kills(sender_trials, 20261206, d / "kill")
         landed = ", ".join(f"{n} {where}" for where, n in k.landed.most_common())
@@ -649,6 +673,24 @@ def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40)
                 f"`unknown`); {t.seconds:.0f} s" + (f"; {t.problems[:3]}"
                                                    if t.problems else ""),
                 "0 claimed, 0 lost; clean errors", t.ok))
+        reason = _pg_restart_reason()
+        if reason is not None:
+            rows.append(row("PostgreSQL server restarted mid-batch", f"not run: {reason}", "",
+                            None))
+        else:
+            with pg_schema() as url:
+                r = pg_terminations(pg_restarts, 20261209, d / "pg-restart", url, delay=0.05,
+                                    terminations=1, disturb=restart_postgres)
+            rows.append(row(
+                f"PostgreSQL server restarted mid-batch (pg_ctlcluster restart -m fast): "
+                f"{r.trials} ladder days, one restart each",
+                f"{r.terminated} restarts, the sender raised "
+                f"{', '.join(f'{n} {e}' for e, n in r.errors.items()) or 'nothing'}; "
+                f"{r.claimed_after} claimed after 2× lease; {r.messages:,} messages, "
+                f"{r.lost} lost, {r.duplicates} duplicates ({r.explained} through "
+                f"`unknown`); {r.seconds:.0f} s" + (f"; {r.problems[:3]}"
+                                                   if r.problems else ""),
+                "0 claimed, 0 lost; clean errors", r.ok))
         b = black_hole(d / "hole")
         rows.append(row(
             f"SMTP black-holed for {b.rounds} rounds (> send_retries), then back",
@@ -662,5 +704,5 @@ def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40)
 
 __all__ = ["BlackHole", "Forker", "SenderKills", "Terminations", "WriterKills",
            "agreements", "black_hole", "forker", "ladder_days", "pg_schema",
-           "pg_terminations", "registered", "restarts_row", "run", "sender_backends",
-           "sender_kills", "sqlite_kills", "terminate"]
+           "pg_terminations", "registered", "restart_postgres", "restarts_row", "run",
+           "sender_backends", "sender_kills", "sqlite_kills", "terminate"]
