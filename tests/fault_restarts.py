@@ -134,7 +134,8 @@ def dump(app: App) -> dict[str, list[tuple[Any, ...]]]:
 
 # --- processes ----------------------------------------------------------------------------
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (the flow-run processes a worker started)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -168,7 +169,7 @@ def _flow_run_processes(below: list[int]) -> set[str]:
 
 def _stop(proc: subprocess.Popen[bytes], how: str) -> None:
     if how == "SIGKILL":  # the machine died: the process and everything it started
-        for victim in [proc.pid, *_descendants(proc.pid)]:
+        for victim in [proc.pid, *descendants(proc.pid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -212,7 +213,7 @@ class Stack:
                     await client.update_deployment_schedule(d.id, sch.id, active=False)
 
     def flow_runs_alive(self) -> set[str]:
-        return _flow_run_processes(_descendants(self.worker.pid))
+        return _flow_run_processes(descendants(self.worker.pid))
 
     def restart(self, r: Restart) -> None:
         with self.lock:

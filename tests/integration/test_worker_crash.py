@@ -27,6 +27,7 @@ from models.migrate import upgrade
 from models.store import import_agreement
 from models.tables import FiredStep, OutboxMessage
 from tests.conftest import QT, prefect_stack
+from tests.fault_restarts import descendants as _descendants
 from tests.smtp_sink import SmtpServer
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -41,25 +42,6 @@ def _wait(check, seconds: float, what: str):
             return got
         clock.sleep(0.2)
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (the flow-run processes a worker started)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def _kill_machine(pid: int) -> None:
