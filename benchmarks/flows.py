@@ -3,6 +3,8 @@
 Needs a free port for a local Prefect server (started and stopped here). Prefect's own
 database is SQLite, or PostgreSQL with PHOIHOP_BENCH_PREFECT_DB=postgres;
 PHOIHOP_BENCH_SKIP_SYNC=1 leaves the two syncs out (the ladder run and the sweep only).
+With PostgreSQL, PHOIHOP_BENCH_PREFECT_API_WORKERS=N runs Prefect's API in N processes and
+its services in one more (events through Redis at 127.0.0.1:6379, database 7, emptied).
 """
 
 from __future__ import annotations
@@ -58,15 +60,38 @@ def _prefect_on_postgres() -> str | None:
     return "postgresql+asyncpg://postgres@127.0.0.1:5432/phoihop_bench_prefect"
 
 
+REDIS_DB = "redis://127.0.0.1:6379/7"  # the benchmark's own, emptied before each run
+
+
+def _api_workers(pg: str | None) -> int:
+    """PHOIHOP_BENCH_PREFECT_API_WORKERS=N (with Prefect on PostgreSQL): Prefect's API in N
+    processes and its services in one more, events through Redis (`REDIS_DB`), and sync
+    sending 4 bulk requests at a time."""
+    workers = int(os.environ.get("PHOIHOP_BENCH_PREFECT_API_WORKERS", "1"))
+    if workers > 1:
+        if not pg:
+            raise SystemExit("PHOIHOP_BENCH_PREFECT_API_WORKERS needs "
+                             "PHOIHOP_BENCH_PREFECT_DB=postgres")
+        import redis
+
+        redis.Redis.from_url(REDIS_DB).flushdb()
+    if pg:
+        os.environ["PHOIHOP_SYNC_CONCURRENCY"] = "4"
+    return workers
+
+
 def _run(directory: Path, count: int) -> list[Row]:
     from flows.local import LocalStack
 
     pg = _prefect_on_postgres()
     if pg:
         os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = pg
-    backend = "PostgreSQL" if pg else "SQLite"
+    workers = _api_workers(pg)
+    backend = (f"PostgreSQL, API in {workers} processes + Redis" if workers > 1
+               else "PostgreSQL" if pg else "SQLite")
     settings = Settings(data_dir=directory, database_url=f"sqlite:///{directory / 'f.db'}")
-    stack = LocalStack(settings, free_port())  # points Prefect at it before prefect loads
+    # points Prefect at it before prefect loads
+    stack = LocalStack(settings, free_port(), api_workers=workers, redis_url=REDIS_DB)
     from config.bootstrap import bootstrap
     from flows import work
     from flows.ladder import ladder, sweep
@@ -128,6 +153,7 @@ def _run(directory: Path, count: int) -> list[Row]:
         app.engine.dispose()
         if pg:
             os.environ.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
+            os.environ.pop("PHOIHOP_SYNC_CONCURRENCY", None)
     return rows
 
 

@@ -15,11 +15,13 @@ from config.settings import Settings
 from models.store import ImportRejected, import_many
 
 
-def run_stack(settings: Settings, port: int, mail_sink: bool = False) -> None:
+def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_workers: int = 1,
+              workers: int = 1) -> None:
     """Start server, worker and deployments; sync; catch up; wait for Ctrl-C; stop cleanly."""
     from flows.local import LocalStack
 
-    stack = LocalStack(settings, port)  # sets PREFECT_API_URL before prefect is imported
+    # sets PREFECT_API_URL before prefect is imported
+    stack = LocalStack(settings, port, api_workers=api_workers, redis_url=settings.redis_url)
     from prefect.deployments import run_deployment
 
     from flows.sync import sync
@@ -28,7 +30,8 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False) -> None:
             mailbox = stack.start_mail_sink() if mail_sink else None
             stack.start_server()
             stack.deploy()
-            stack.start_worker()
+            for n in range(1, workers + 1):
+                stack.start_worker(f"phoihop-worker-{n}")
             stack.start_portal()
             result = asyncio.run(sync())
             run_deployment("sweep/sweep", timeout=0, tags=["phoihop"], as_subflow=False,
@@ -63,6 +66,10 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False) -> None:
 def up(
     files: Annotated[list[Path] | None, typer.Argument(help="Agreement files to import.")] = None,
     port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+    api_workers: Annotated[int, typer.Option(
+        min=1, help="Prefect API processes; above 1 needs Prefect on PostgreSQL "
+                    "(PREFECT_API_DATABASE_CONNECTION_URL) and Redis (redis_url).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Prefect workers on the pool.")] = 1,
 ) -> None:
     """Start everything: local Prefect server, work pool and worker; import; sync."""
     app = store()
@@ -73,7 +80,7 @@ def up(
                               markup=False)
         except ImportRejected as exc:
             fail(str(exc))
-    run_stack(app.settings, port)
+    run_stack(app.settings, port, api_workers=api_workers, workers=workers)
 
 
 def sync_cmd(

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     link_days_after_deadline: int = 60
     auto_extension_days: int = 14  # granted once per obligation without asking
     horizon_days: int = 45  # how far ahead sync schedules flow runs
+    redis_url: str = "redis://127.0.0.1:6379/0"  # Prefect's events, API in several processes
+    sync_concurrency: int = Field(default=1, ge=1)  # bulk creates at a time (SQLite: 1)
     mail: MailTransport = Field(default_factory=MailTransport)
     channels: dict[str, SecretStr] = Field(default_factory=dict)  # name -> Apprise URL
     ladders: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> inline ladder

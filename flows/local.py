@@ -89,12 +89,30 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: fl
     raise RuntimeError(f"the Prefect server at {url} did not answer within {seconds:.0f} s")
 
 
+def scaled_env(redis_url: str) -> dict[str, str]:
+    """Prefect's settings for an API in several processes: events, ordering, leases and
+    its background task queue in Redis (prefect-redis), as Prefect's guide to scaling a
+    self-hosted server sets them."""
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_URL": redis_url,
+        "PREFECT_SERVER_DOCKET_URL": redis_url,
+    }
+
+
 @dataclass
 class LocalStack:
     settings: Settings
     port: int = 4200
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     heartbeat: int = HEARTBEAT_SECONDS  # seconds between a flow run's heartbeats
+    # Prefect's API in this many processes, its services in one more: needs Prefect's
+    # database on PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL) and Redis at redis_url
+    api_workers: int = 1
+    redis_url: str = "redis://127.0.0.1:6379/0"  # Settings.redis_url
 
     @property
     def ui_url(self) -> str:
@@ -113,13 +131,41 @@ class LocalStack:
         self.env = prefect_env(self.settings, self.port, self.heartbeat)
         os.environ.update({k: v for k, v in self.env.items()
                            if k.startswith(("PREFECT_", "PHOIHOP_"))})
+        if self.api_workers > 1:  # the server's processes only: clients talk HTTP
+            self.env.update(scaled_env(self.redis_url))
 
     def start_server(self) -> None:
+        if self.api_workers > 1:
+            self._start_scaled_server()
+            return
+        self._serve(["--analytics-off"], "prefect-server.log")
+
+    def _serve(self, options: list[str], log: str) -> subprocess.Popen[bytes]:
         proc = self._spawn([sys.executable, "-m", "prefect", "server", "start", "--host",
-                            "127.0.0.1", "--port", str(self.port), "--analytics-off"],
-                           "prefect-server.log")
-        wait_healthy(self.env["PREFECT_API_URL"], proc,
-                     self.settings.data_dir / "prefect-server.log")
+                            "127.0.0.1", "--port", str(self.port), *options], log)
+        wait_healthy(self.env["PREFECT_API_URL"], proc, self.settings.data_dir / log)
+        return proc
+
+    def _start_scaled_server(self) -> None:
+        """Prefect's API in `api_workers` processes, its services (scheduler, events,
+        automations) in one more. On a database seen for the first time, the API
+        processes would each migrate it and register Prefect's block types at once, and
+        all but one fail (seen with Prefect 3.8); so the database is migrated first and
+        one process starts and stops alone before the rest."""
+        url = self.env.get("PREFECT_API_DATABASE_CONNECTION_URL", "")
+        if not url.startswith("postgresql"):
+            raise RuntimeError("Prefect's API in several processes needs its database on "
+                               "PostgreSQL: set PREFECT_API_DATABASE_CONNECTION_URL")
+        subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade",
+                        "-y"], env=self.env, check=True, capture_output=True)
+        first = self._serve(["--analytics-off", "--no-services"], "prefect-server.log")
+        os.killpg(first.pid, signal.SIGINT)
+        first.wait(timeout=60)
+        self.processes.remove(first)
+        self._serve(["--analytics-off", "--workers", str(self.api_workers)],
+                    "prefect-server.log")
+        self._spawn([sys.executable, "-m", "prefect", "server", "services", "start"],
+                    "prefect-services.log")
 
     def deploy(self, timezone: str = "Asia/Ho_Chi_Minh") -> None:
         """One deployment per flow type, pulled by the process work pool."""

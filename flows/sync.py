@@ -349,7 +349,8 @@ async def sync(at: str | None = None, horizon_days: int | None = None,
             told[0] = done
             logger.info("Đã tạo %d/%d lần chạy theo lịch", done, total)
 
-    report = await reconcile(planned, agreement=agreement, progress=advance)
+    report = await reconcile(planned, concurrency=app.settings.sync_concurrency,
+                             agreement=agreement, progress=advance)
     await aupdate_progress_artifact(bar, 100.0)
     logger.info("Đồng bộ lịch%s: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
                 f" {agreement}" if agreement else "", report.wanted, report.created,
