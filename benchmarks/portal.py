@@ -186,6 +186,73 @@ class Server:
         self.log.close()
 
 
+def _proc_cpu(children: bool = False) -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds) of every process (Linux /proc);
+    `children`: with the CPU of its children that exited (and were waited for)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:  # gone meanwhile
+            continue
+        fields = tail.split()
+        used = int(fields[11]) + int(fields[12])
+        if children:
+            used += int(fields[13]) + int(fields[14])
+        stats[int(entry.name)] = (int(fields[1]), head.split("(", 1)[1], used / tick)
+    return stats
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every `postgres` process on the machine: the server's own
+    processes and its backends, with the backends that exited (the postmaster's children:
+    a connection closed by the pool takes its backend with it)."""
+    return sum(cpu for _parent, name, cpu in _proc_cpu(children=True).values()
+               if name == "postgres")
+
+
+@dataclass
+class Split:
+    """Where the cores went during a run: CPU seconds of the portal process(es), of
+    PostgreSQL's processes and of this benchmark process (the clients), and wall seconds."""
+
+    portal: float = 0.0
+    postgres: float = 0.0
+    client: float = 0.0
+    machine: float = 0.0  # all CPUs busy time (/proc/stat), everything on the machine
+
+    def text(self, seconds: float, replies: int) -> str:
+        if not seconds or not replies:
+            return ""
+        per = "; ".join(f"{what} {cpu / seconds:.2f} cores ({cpu / replies * 1000:.1f} ms a reply)"
+                        for what, cpu in (("portal", self.portal), ("PostgreSQL", self.postgres),
+                                          ("clients", self.client)) if cpu)
+        return f"CPU: {per}; machine {self.machine / seconds:.2f} of {os.cpu_count()} cores"
+
+
+def machine_busy() -> float:
+    """CPU seconds all CPUs spent not idle (/proc/stat), since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(server: Server) -> Split:
+    """PostgreSQL's processes counted on PostgreSQL only (other work may use the server)."""
+    on_postgres = server.url.startswith("postgresql")
+    return Split(server.cpu(), postgres_cpu() if on_postgres else 0.0, time.process_time(),
+                 machine_busy())
+
+
+def cpu_since(server: Server, start: Split) -> Split:
+    end = cpu_now(server)
+    return Split(end.portal - start.portal, end.postgres - start.postgres,
+                 end.client - start.client, end.machine - start.machine)
+
+
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)  # seconds, measured POSTs
@@ -242,7 +309,7 @@ async def submit(client: httpx.AsyncClient, token: str, form: dict[str, str], ta
 
 
 async def load(server: Server, tokens: list[str], clients: int, warmup: int
-               ) -> tuple[Tally, float, float]:
+               ) -> tuple[Tally, float, Split]:
     """Warm-up (`warmup` replies per client, untimed), then the measured run: the tally,
     its wall seconds and the server's CPU seconds during it."""
     tally = Tally()
@@ -264,16 +331,16 @@ async def load(server: Server, tokens: list[str], clients: int, warmup: int
             for _ in range(clients)]
     try:
         await asyncio.gather(*(client_loop(i, warmup, False, c) for i, c in enumerate(pool)))
-        started, cpu = time.perf_counter(), server.cpu()
+        started, cpu = time.perf_counter(), cpu_now(server)
         await asyncio.gather(*(client_loop(i, None, True, c) for i, c in enumerate(pool)))
-        seconds, cpu = time.perf_counter() - started, server.cpu() - cpu
+        seconds, cpu = time.perf_counter() - started, cpu_since(server, cpu)
     finally:
         await asyncio.gather(*(c.aclose() for c in pool))
     return tally, seconds, cpu
 
 
 async def submissions(server: Server, tokens: list[str], clients: int
-                      ) -> tuple[Tally, float, float]:
+                      ) -> tuple[Tally, float, Split]:
     """What the target names: reply submissions. Every link's form is fetched first,
     untimed (the same 50 clients, one GET per link); then the 50 clients POST the filled
     forms back to back. The tally, the submitting run's wall seconds and the server's CPU
@@ -305,16 +372,16 @@ async def submissions(server: Server, tokens: list[str], clients: int
             for _ in range(clients)]
     try:
         await asyncio.gather(*(fetcher(i, c) for i, c in enumerate(pool)))
-        started, cpu = time.perf_counter(), server.cpu()
+        started, cpu = time.perf_counter(), cpu_now(server)
         await asyncio.gather(*(submitter(c) for c in pool))
-        seconds, cpu = time.perf_counter() - started, server.cpu() - cpu
+        seconds, cpu = time.perf_counter() - started, cpu_since(server, cpu)
     finally:
         await asyncio.gather(*(c.aclose() for c in pool))
     return tally, seconds, cpu
 
 
 async def paced(server: Server, tokens: list[str], clients: int, rate: float
-                ) -> tuple[Tally, float, float]:
+                ) -> tuple[Tally, float, Split]:
     """Submissions at the target's rate: forms fetched untimed, then the 50 clients
     submit on a fixed schedule, `rate` a second in all (each client every clients/rate
     seconds, staggered). Latency is counted from the scheduled instant, so a client that
@@ -354,9 +421,9 @@ async def paced(server: Server, tokens: list[str], clients: int, rate: float
             for _ in range(clients)]
     try:
         await asyncio.gather(*(fetcher(i, c) for i, c in enumerate(pool)))
-        started, cpu = time.perf_counter(), server.cpu()
+        started, cpu = time.perf_counter(), cpu_now(server)
         await asyncio.gather(*(submitter(i, c, started) for i, c in enumerate(pool)))
-        seconds, cpu = time.perf_counter() - started, server.cpu() - cpu
+        seconds, cpu = time.perf_counter() - started, cpu_since(server, cpu)
     finally:
         await asyncio.gather(*(c.aclose() for c in pool))
     return tally, seconds, cpu
@@ -412,12 +479,12 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
             sub_busy = os.getloadavg()[0]
             sub_tally, sub_seconds, sub_cpu = asyncio.run(
                 submissions(server, tokens[first:first + sub], clients)) if sub \
-                else (Tally(), 0.0, 0.0)
+                else (Tally(), 0.0, Split())
             after_sub = stored(app)
             pace_busy = os.getloadavg()[0]
-            pace_tally, pace_seconds, _pace_cpu = asyncio.run(
+            pace_tally, pace_seconds, pace_cpu = asyncio.run(
                 paced(server, tokens[first + sub:], clients, TARGET_RATE)) if pace \
-                else (Tally(), 0.0, 0.0)
+                else (Tally(), 0.0, Split())
             errors = [line for line in server.output().splitlines()
                       if "Traceback" in line or "ERROR" in line]
         end = stored(app)
@@ -436,8 +503,9 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
         row(f"{name}: reply POST latency", f"p50 {p50:.0f} ms, p99 {p99:.0f} ms "
             f"({measured:,} POSTs)", "p99 ≤ 100 ms", p99 <= 100),
         row(f"{name}: replies per second (GET form + POST)",
-            f"{rate:.0f}/s ({measured:,} in {seconds:.1f} s; server CPU {cpu / measured * 1000:.1f}"
-            f" ms a reply; {cores} cores, load {busy:.1f} before)", "≥ 300/s",
+            f"{rate:.0f}/s ({measured:,} in {seconds:.1f} s; server CPU "
+            f"{cpu.portal / measured * 1000:.1f} ms a reply; {cores} cores, load {busy:.1f} "
+            f"before; {cpu.text(seconds, measured)})", "≥ 300/s",
             rate >= 300),
         whole_row(name, tally, empty, middle, errors),
     ]
@@ -458,7 +526,8 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
         paced_rows = [
             row(f"{name}: submission latency at {TARGET_RATE:.0f}/s offered (paced, POST only)",
                 f"p50 {p_50:.0f} ms, p99 {p_99:.0f} ms ({len(pace_tally.latencies):,} POSTs, "
-                f"{got:.0f}/s achieved; load {pace_busy:.1f} before)", "p99 ≤ 100 ms",
+                f"{got:.0f}/s achieved; load {pace_busy:.1f} before; "
+                f"{pace_cpu.text(pace_seconds, len(pace_tally.latencies))})", "p99 ≤ 100 ms",
                 p_99 <= 100),
             whole_row(f"{name}: paced submissions", pace_tally, after_sub, end, errors),
         ]
@@ -467,27 +536,38 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
             f"p50 {s50:.0f} ms, p99 {s99:.0f} ms ({done:,} POSTs)", "p99 ≤ 100 ms", s99 <= 100),
         row(f"{name}: reply submissions per second (POST only)",
             f"{sub_rate:.0f}/s ({done:,} in {sub_seconds:.1f} s; server CPU "
-            f"{sub_cpu / done * 1000:.1f} ms a submission; {cores} cores, load {sub_busy:.1f} "
-            "before)", "≥ 300/s", sub_rate >= 300),
+            f"{sub_cpu.portal / done * 1000:.1f} ms a submission; {cores} cores, load "
+            f"{sub_busy:.1f} before; {sub_cpu.text(sub_seconds, done)})", "≥ 300/s",
+            sub_rate >= 300),
         whole_row(f"{name}: submissions", sub_tally, middle, after_sub, errors),
         *paced_rows,
     ]
 
 
-def run(clients: int = CLIENTS, replies: int = REPLIES, workers: int | None = None
-        ) -> list[Row]:
+def run(clients: int = CLIENTS, replies: int = REPLIES, workers: int | None = None,
+        backends: str | None = None) -> list[Row]:
     """Both backends: first the GET form + POST rows of each, then the POST-only
     submission rows of each (`workers`: uvicorn processes, PHOIHOP_BENCH_PORTAL_WORKERS,
-    default 1)."""
+    default 1; `backends`: PHOIHOP_BENCH_PORTAL_BACKENDS, "sqlite,postgresql" by
+    default, one of them to measure only that one)."""
     workers = workers or int(os.environ.get("PHOIHOP_BENCH_PORTAL_WORKERS", "1"))
+    if backends is None:
+        backends = os.environ.get("PHOIHOP_BENCH_PORTAL_BACKENDS", "sqlite,postgresql")
+    chosen = {b.strip().lower() for b in backends.split(",") if b.strip()}
+    if not chosen or chosen - {"sqlite", "postgresql"}:
+        raise ValueError(f"PHOIHOP_BENCH_PORTAL_BACKENDS: sqlite and/or postgresql, not "
+                         f"{backends!r}")
     first: list[Row] = []
     second: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        (directory / "sqlite").mkdir()
-        a, b = measure("SQLite", f"sqlite:///{directory / 'sqlite' / 'portal.db'}",
-                       directory / "sqlite", clients, replies, workers=workers)
-        first, second = first + a, second + b
+        if "sqlite" in chosen:
+            (directory / "sqlite").mkdir()
+            a, b = measure("SQLite", f"sqlite:///{directory / 'sqlite' / 'portal.db'}",
+                           directory / "sqlite", clients, replies, workers=workers)
+            first, second = first + a, second + b
+        if "postgresql" not in chosen:
+            return first + second
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(PG_URL)
         try:

@@ -37,3 +37,20 @@ def test_portal_benchmark_measures_submissions_alone():
         assert "(12 POSTs, " in paced["figure"]
         assert rows[f"{name}: paced submissions: stored replies vs acknowledged POSTs"][
             "ok"] is True
+
+
+def test_portal_benchmark_runs_one_backend_and_splits_the_cpu():
+    """`backends` (PHOIHOP_BENCH_PORTAL_BACKENDS) measures one backend only; the rate rows
+    say where the cores went (portal, clients; PostgreSQL's processes on PostgreSQL)."""
+    rows = portal.run(clients=2, replies=6, backends="sqlite")
+    names = [r["benchmark"] for r in rows]
+    assert names and all(n.startswith("portal (SQLite)") for n in names), names
+    rate = next(r for r in rows if r["benchmark"].endswith("submissions per second (POST only)"))
+    assert "CPU: portal " in rate["figure"] and " clients " in rate["figure"], rate
+    assert "; machine " in rate["figure"] and "PostgreSQL" not in rate["figure"], rate
+    try:
+        portal.run(clients=2, replies=6, backends="mysql")
+    except ValueError as exc:
+        assert "PHOIHOP_BENCH_PORTAL_BACKENDS" in str(exc)
+    else:
+        raise AssertionError("an unknown backend was accepted")
