@@ -120,7 +120,11 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
         per_address = SharedRateLimiter(shared_limits / "per-address",
                                         app.settings.portal_rate_per_address, monotonic)
     origin = urlparse(app.settings.portal_url)
-    threaded = not app.settings.db_url.startswith("sqlite")
+    # PostgreSQL: a request's database work is awaited in the event loop
+    # (`App.run_session`), so other requests go on while it waits for the server.
+    # SQLite: a POST's transaction runs in the loop, one at a time (its writers take
+    # turns anyway); a GET's read in a worker thread.
+    awaited = not app.settings.db_url.startswith("sqlite")
 
     class Guard:
         """Limits, refusals before routing, security headers on every response and the
@@ -208,10 +212,17 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
              responses=REPLY_PAGE, openapi_extra={"parameters": [LANG]})
     @api.head("/r/{token}", response_class=HTMLResponse, operation_id="show_head",  # scanners
               responses=REPLY_HEAD, openapi_extra={"parameters": [LANG]})
-    def show(request: Request, token: str, lang: Lang) -> HTMLResponse:
-        try:
+    async def show(request: Request, token: str, lang: Lang) -> HTMLResponse:
+        def read(s: Any) -> Any:
+            return load_view(s, app, token, app.now(), lang)
+
+        def in_thread() -> Any:
             with app.session() as s:
-                view = load_view(s, app, token, app.now(), lang)
+                return read(s)
+
+        try:
+            view = await (app.run_session(read, write=False) if awaited
+                          else run_in_threadpool(in_thread))
         except LinkRefused:
             return refused(request, lang)
         return form_page(request, view, lang or view.agreement.language)
@@ -264,24 +275,19 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
                 return failed(request, lang or view.agreement.language, 503, "store_failed")
         # Without a file, the link and the form token are checked in the transaction that
         # records the reply (one transaction, the link read once); a refusal writes nothing.
-        def transaction() -> tuple[Any, bool, events.ReplyRecorded, datetime]:
-            with app.session(write=True) as s:
-                view = load_view(s, app, token, now, lang, page=False)
-                if not csrf_ok(app, view.link.id, nonce, sent_token):
-                    raise FormRefused
-                reply, new = submit(s, app, view, form, now,
-                                    staged.attachment if staged else None, upload_error)
-                return view, new, events.ReplyRecorded(
-                    view.obligation.key, view.agreement.code, view.obligation.party,
-                    reply.id or 0, reply.version, reply.status), reply.recorded_at
+        def transaction(s: Any) -> tuple[Any, bool, events.ReplyRecorded, datetime]:
+            view = load_view(s, app, token, now, lang, page=False)
+            if not csrf_ok(app, view.link.id, nonce, sent_token):
+                raise FormRefused
+            reply, new = submit(s, app, view, form, now,
+                                staged.attachment if staged else None, upload_error)
+            return view, new, events.ReplyRecorded(
+                view.obligation.key, view.agreement.code, view.obligation.party,
+                reply.id or 0, reply.version, reply.status), reply.recorded_at
 
         try:
-            # PostgreSQL: in a worker thread, so other requests go on while this one waits
-            # for the server (it took one reply at a time, each waiting on its round
-            # trips). SQLite: here, one at a time: its writers take turns anyway, and
-            # threads waiting on its lock would sleep in its busy handler.
-            view, new, recorded, when_at = (await run_in_threadpool(transaction)
-                                            if threaded else transaction())
+            # one write transaction (PostgreSQL: awaited, SQLite: here, in one go)
+            view, new, recorded, when_at = await app.run_session(transaction)
         except FormRefused:
             uploads.discard(staged)
             return HTMLResponse(TEXT["vi"]["forbidden"], status_code=403)

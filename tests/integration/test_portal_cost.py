@@ -67,14 +67,16 @@ def test_a_done_reply_costs_one_transaction_of_few_statements(imported: App, clo
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement.split(None, 1)[0].upper())
 
-    sa.event.listen(app.engine, "before_cursor_execute", seen)
+    # every engine: on PostgreSQL the POST goes through `App.run_session`'s async engine,
+    # made anew for each event loop (TestClient: one a request)
+    sa.event.listen(sa.Engine, "before_cursor_execute", seen)
     try:
         answer = client.post(f"/r/{token}", data=form)
     finally:
-        sa.event.remove(app.engine, "before_cursor_execute", seen)
+        sa.event.remove(sa.Engine, "before_cursor_execute", seen)
     assert answer.status_code == 200 and "Đã ghi nhận" in answer.text
     work = [st for st in statements if st not in ("BEGIN", "COMMIT", "ROLLBACK")]
-    assert len(work) <= 8, statements
+    assert 4 <= len(work) <= 8, statements  # (the pool's ping is no cursor statement)
     assert statements.count("BEGIN") <= 1  # one transaction (SQLite's BEGIN IMMEDIATE)
     with app.session() as s:
         reply = s.exec(select(Reply)).one()
