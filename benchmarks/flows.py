@@ -149,6 +149,13 @@ def _run(directory: Path, count: int) -> list[Row]:
                         f"{t_sweep:.1f} s, {fired:,} steps ({share:.1%} of open obligations)",
                         "≤ 30 s", t_sweep <= 30))
     finally:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        # the runs' logs and events reach the server before it stops (else this process
+        # retries them against a stopped server at exit, for minutes after a sweep)
+        APILogWorker.drain_all(timeout=120)
+        EventsWorker.drain_all(timeout=60)
         stack.stop()
         app.engine.dispose()
         if pg:

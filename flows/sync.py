@@ -269,8 +269,12 @@ async def _create(client: PrefectClient, deployment: UUID,
             state=to_state_create(Scheduled(scheduled_time=p.at)), name=p.name,
             tags=p.tags, idempotency_key=key).model_dump(mode="json", exclude_unset=True)
             for key, p in todo]
+        # a new connection per request (each carries seconds of server work): with
+        # Prefect's API in several processes, each request is accepted by a free one; on
+        # kept-alive connections most of them stayed with one process (seen: 4 of 5)
         response = await _retrying(functools.partial(
-            client._client.post, f"/deployments/{deployment}/create_flow_run/bulk", json=body))
+            client._client.post, f"/deployments/{deployment}/create_flow_run/bulk", json=body,
+            headers={"Connection": "close"}))
         results = response.json()["results"]
         if len(results) != len(todo):
             raise SyncError(f"Prefect trả {len(results)} kết quả cho {len(todo)} lần chạy / "

@@ -75,13 +75,17 @@ def prefect_harness() -> Iterator[None]:
 
 
 @contextmanager
-def prefect_stack(settings: Settings) -> Iterator[Any]:
+def prefect_stack(settings: Settings, api_workers: int = 1, redis_url: str = ""
+                  ) -> Iterator[Any]:
     """A local Prefect server with phoihop's deployments (flows.local.LocalStack), this
-    process's Prefect client pointed at it even if Prefect was imported before."""
+    process's Prefect client pointed at it even if Prefect was imported before.
+    api_workers > 1: the scaled shape (PREFECT_API_DATABASE_CONNECTION_URL on PostgreSQL,
+    events through Redis at redis_url)."""
     from flows.local import LocalStack
     from tests.smtp_sink import free_port
 
-    stack = LocalStack(settings, free_port())
+    stack = LocalStack(settings, free_port(), api_workers=api_workers,
+                       redis_url=redis_url or settings.redis_url)
     from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 

@@ -10,8 +10,10 @@ as the plan says, without anyone running sync by hand.
 from __future__ import annotations
 
 import asyncio
+import os
 import time as clock
 
+import pytest
 from sqlmodel import select
 
 from config.bootstrap import bootstrap
@@ -39,21 +41,67 @@ async def _sync_runs():
 
 
 def test_a_reply_event_resyncs_its_agreement_through_the_automation(tmp_path, monkeypatch):
-    from flows.sync import planned_runs, reconcile
-    from notifications.events import ReplyRecorded, reply_recorded
-
     monkeypatch.setenv("PHOIHOP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOIHOP_DATABASE_URL", f"sqlite:///{tmp_path / 'resync.db'}")
     monkeypatch.delenv("PHOIHOP_CONFIG", raising=False)
+    resync_through_the_automation()
+
+
+def test_the_same_on_the_scaled_shape(tmp_path, monkeypatch, pg_reason):
+    """`phoihop up --api-workers 2 --workers 2` (scripts/scale-out.sh): Prefect's API in two
+    processes on PostgreSQL, its services in a third, events through Redis, two workers,
+    phoihop's database on PostgreSQL. The reply event must still reach the automation."""
+    redis_reason = _redis_reason()
+    if pg_reason or redis_reason:
+        if os.environ.get("PHOIHOP_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL and Redis are required here: {pg_reason or redis_reason}")
+        pytest.skip(f"needs PostgreSQL and Redis: {pg_reason or redis_reason}")
+    import psycopg
+    import redis
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                         autocommit=True) as conn:
+        for db in ("phoihop_test_scaled_prefect", "phoihop_test_scaled"):
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {db}")
+    redis.Redis.from_url(REDIS).flushdb()
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL",
+                       "postgresql+asyncpg://postgres@127.0.0.1:5432/phoihop_test_scaled_prefect")
+    monkeypatch.setenv("PHOIHOP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PHOIHOP_DATABASE_URL",
+                       "postgresql://postgres@127.0.0.1:5432/phoihop_test_scaled")
+    monkeypatch.setenv("PHOIHOP_SYNC_CONCURRENCY", "4")
+    monkeypatch.delenv("PHOIHOP_CONFIG", raising=False)
+    resync_through_the_automation(api_workers=2, workers=2)
+
+
+REDIS = "redis://127.0.0.1:6379/6"  # this test's own database, emptied first
+
+
+def _redis_reason() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+        return None
+    except redis.RedisError as exc:
+        return str(exc).splitlines()[0]
+
+
+def resync_through_the_automation(api_workers: int = 1, workers: int = 1) -> None:
+    from flows.sync import planned_runs, reconcile
+    from notifications.events import ReplyRecorded, reply_recorded
+
     settings = load_settings()
     app = bootstrap(settings)  # the wall clock: the worker's sync plans from it too
     upgrade(app.engine)
     import_agreement(app, TH.read_bytes(), str(TH))
     agreement = load_agreement(TH.read_bytes(), "th")[0]
-    with prefect_stack(settings) as stack:
-        stack.start_worker("resync-worker")
+    with prefect_stack(settings, api_workers=api_workers, redis_url=REDIS) as stack:
+        for n in range(1, workers + 1):
+            stack.start_worker(f"resync-worker-{n}")
         planned = planned_runs(app, app.now(), 45)
-        asyncio.run(reconcile(planned))
+        asyncio.run(reconcile(planned, concurrency=settings.sync_concurrency))
         first = next(p for p in planned if p.flow == "ladder")
         assert _scheduled_keys() == {p.key for p in planned}
 
