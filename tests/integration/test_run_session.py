@@ -38,11 +38,10 @@ def test_run_session_commits_its_work_or_nothing(app: App):
     assert _xs(app) == [1]
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite: one at a time
 def test_postgresql_transactions_overlap_in_one_event_loop(app: App):
     """While one waits for the server, the loop runs the others: 4 transactions of 0.3 s
     each take well under the 1.2 s they would one after the other."""
-    if app.settings.db_url.startswith("sqlite"):
-        pytest.skip("SQLite's transactions run in the loop, one at a time")
 
     async def four() -> float:
         started = time.perf_counter()
@@ -53,11 +52,10 @@ def test_postgresql_transactions_overlap_in_one_event_loop(app: App):
     assert asyncio.run(four()) < 0.9
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_postgresql_pool_never_opens_more_than_its_size(app: App):
     """More transactions at a time than PG_POOL_SIZE wait for a connection instead of
     opening one each (a server process started and ended for every one)."""
-    if app.settings.db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL's pool")
 
     async def many() -> set[int]:
         backends: set[int] = set()
