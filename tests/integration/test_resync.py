@@ -47,6 +47,7 @@ def test_a_reply_event_resyncs_its_agreement_through_the_automation(tmp_path, mo
     resync_through_the_automation()
 
 
+@pytest.mark.proof  # ~70 s on a slow machine, beyond the suite's budget (make proofs)
 def test_the_same_on_the_scaled_shape(tmp_path, monkeypatch, pg_reason):
     """`phoihop up --api-workers 2 --workers 2` (scripts/scale-out.sh): Prefect's API in two
     processes on PostgreSQL, its services in a third, events through Redis, two workers,
