@@ -4,8 +4,17 @@ The portal runs as `phoihop portal` runs it, in a process of its own (uvicorn, o
 process unless `PHOIHOP_BENCH_PORTAL_WORKERS` asks for more, its masked access log on),
 on SQLite (a temporary file) and then on PostgreSQL (127.0.0.1:5432/test, a fresh
 schema). Synthetic agreements are imported and every obligation used gets a reply link
-of its own (`models.links.issue`, bound to the focal contact of its party). Two runs on
-the same server, each over 50 keep-alive connections on loopback:
+of its own (`models.links.issue`, bound to the focal contact of its party). Three runs on
+the same server, each by 50 concurrent clients on loopback (`Connection`: requests written
+and responses read by hand, so that the clients, on the same two cores, take little of
+the CPU the server is measured on). Every POST goes on a new connection, closed after its
+response, as a partner's browser sends a form it showed minutes before (the server closed
+that page's connection after its keep-alive timeout); its latency includes the connect.
+GETs reuse a kept-alive connection where the client has one (the untimed form fetches of
+runs 2 and 3; in run 1 each GET follows a POST that closed its connection). New
+connections are also how the kernel spreads the work over `--workers` processes: 50
+connections opened at once and kept alive mostly went to one process (measured
+02/12/2026: that process at 1.0 core, the other idle).
 
 1. GET form + POST: each client takes the next unused link, GETs the form (for its form
    nonce and HMAC form token) and POSTs a valid reply (done, or in progress with a
@@ -48,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import sqlalchemy as sa
@@ -153,24 +163,15 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def cpu(self) -> float:
-        """CPU seconds the server has used (Linux /proc), all threads, with its worker
-        processes (uvicorn --workers)."""
+    def cpu(self) -> dict[int, float]:
+        """CPU seconds the server has used (Linux /proc), all threads, per process: the
+        server's and its worker processes' (uvicorn --workers)."""
         assert self.process is not None
-        stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # gone meanwhile
-                continue
-            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12]))
-                                      / os.sysconf("SC_CLK_TCK"))
+        stats = _proc_cpu()
         tree = {self.process.pid}
         for _ in range(3):  # children, grandchildren
-            tree |= {pid for pid, (parent, _cpu) in stats.items() if parent in tree}
-        return sum(stats[pid][1] for pid in tree if pid in stats)
+            tree |= {pid for pid, (parent, _name, _cpu) in stats.items() if parent in tree}
+        return {pid: stats[pid][2] for pid in tree if pid in stats}
 
     def output(self) -> str:
         return (self.directory / f"portal-{self.port}.log").read_text(errors="replace")
@@ -221,6 +222,7 @@ class Split:
 
     portal: float = 0.0
     postgres: float = 0.0
+    processes: tuple[float, ...] = ()  # the portal's CPU seconds, process by process
     client: float = 0.0
     machine: float = 0.0  # all CPUs busy time (/proc/stat), everything on the machine
 
@@ -230,6 +232,10 @@ class Split:
         per = "; ".join(f"{what} {cpu / seconds:.2f} cores ({cpu / replies * 1000:.1f} ms a reply)"
                         for what, cpu in (("portal", self.portal), ("PostgreSQL", self.postgres),
                                           ("clients", self.client)) if cpu)
+        busy = [cpu for cpu in self.processes if cpu >= 0.01 * seconds]
+        if len(busy) > 1:  # uvicorn's workers: how evenly they shared the work
+            per += " (portal processes " + " + ".join(f"{cpu / seconds:.2f}"
+                                                      for cpu in busy) + ")"
         return f"CPU: {per}; machine {self.machine / seconds:.2f} of {os.cpu_count()} cores"
 
 
@@ -243,13 +249,16 @@ def machine_busy() -> float:
 def cpu_now(server: Server) -> Split:
     """PostgreSQL's processes counted on PostgreSQL only (other work may use the server)."""
     on_postgres = server.url.startswith("postgresql")
-    return Split(server.cpu(), postgres_cpu() if on_postgres else 0.0, time.process_time(),
+    each = server.cpu()
+    return Split(sum(each.values()), postgres_cpu() if on_postgres else 0.0,
+                 tuple(each[pid] for pid in sorted(each)), time.process_time(),
                  machine_busy())
 
 
 def cpu_since(server: Server, start: Split) -> Split:
     end = cpu_now(server)
     return Split(end.portal - start.portal, end.postgres - start.postgres,
+                 tuple(b - a for a, b in zip(start.processes, end.processes, strict=False)),
                  end.client - start.client, end.machine - start.machine)
 
 
@@ -263,49 +272,122 @@ class Tally:
         self.failures[what] = self.failures.get(what, 0) + 1
 
 
-async def reply_once(client: httpx.AsyncClient, token: str, rng: random.Random, tally: Tally,
+TRANSPORT = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
+
+
+class Connection:
+    """One client's HTTP/1.1 connection to the portal on loopback (kept alive unless a
+    request asks for its own): requests written and responses read by hand over asyncio
+    streams. httpx cost the clients
+    1.4-3.7 ms of CPU a submission (measured 02/12/2026), on the same two cores as the
+    server it measures; the rate rows' "clients" column shows what this costs. Reconnects
+    after a `Connection: close` or a failure (`TRANSPORT`, which the caller counts)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, path: str, body: bytes = b"", close: bool = False
+                      ) -> tuple[int, str]:
+        """(status, body text) of one request; `body` is an urlencoded form (POST);
+        `close`: on a new connection, closed after the response (a browser's POST of a
+        form it showed minutes before: the server closed that page's connection after its
+        keep-alive timeout, 5 s in uvicorn)."""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+        if close:  # a connection of its own, closed after the response
+            self.close()
+            head += "Connection: close\r\n"
+        if method == "POST":
+            head += ("Content-Type: application/x-www-form-urlencoded\r\n"
+                     f"Content-Length: {len(body)}\r\n")
+        try:
+            async with asyncio.timeout(60):
+                if self.streams is None:
+                    self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+                reader, writer = self.streams
+                writer.write(head.encode() + b"\r\n" + body)
+                status, headers = self._head(await reader.readuntil(b"\r\n\r\n"))
+                if headers.get("transfer-encoding") == "chunked":
+                    data = b""
+                    while size := int((await reader.readuntil(b"\r\n"))[:-2], 16):
+                        data += (await reader.readexactly(size + 2))[:-2]
+                    await reader.readuntil(b"\r\n")
+                else:
+                    data = await reader.readexactly(int(headers.get("content-length", "0")))
+        except BaseException:
+            self.close()
+            raise
+        if headers.get("connection") == "close":
+            self.close()
+        return status, data.decode()
+
+    @staticmethod
+    def _head(raw: bytes) -> tuple[int, dict[str, str]]:
+        status_line, *lines = raw[:-4].decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip().lower()
+        return int(status_line.split(" ", 2)[1]), headers
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+def connections(server: Server, clients: int) -> list[Connection]:
+    return [Connection(server.port) for _ in range(clients)]
+
+
+async def reply_once(client: Connection, token: str, rng: random.Random, tally: Tally,
                      timed: bool) -> None:
     try:
         await post_reply(client, token, rng, tally, timed)
-    except httpx.TransportError as exc:
+    except TRANSPORT as exc:
         tally.fail(type(exc).__name__)
 
 
-async def post_reply(client: httpx.AsyncClient, token: str, rng: random.Random, tally: Tally,
+async def post_reply(client: Connection, token: str, rng: random.Random, tally: Tally,
                      timed: bool) -> None:
     form = await fetch_form(client, token, rng, tally)
     if form is not None:
         await submit(client, token, form, tally, timed)
 
 
-async def fetch_form(client: httpx.AsyncClient, token: str, rng: random.Random, tally: Tally
-                     ) -> dict[str, str] | None:
-    """GET a link's form and fill it in as a partner would (a valid reply)."""
-    page = await client.get(f"/r/{token}")
-    if page.status_code != 200:
-        tally.fail(f"GET {page.status_code}")
+async def fetch_form(client: Connection, token: str, rng: random.Random, tally: Tally
+                     ) -> bytes | None:
+    """GET a link's form and fill it in as a partner would (a valid reply), urlencoded."""
+    status, text = await client.request("GET", f"/r/{token}")
+    if status != 200:
+        tally.fail(f"GET {status}")
         return None
-    form = dict(FORM_FIELD.findall(page.text))
-    form |= {name: "10" for name in INDICATOR.findall(page.text)}
+    form = dict(FORM_FIELD.findall(text))
+    form |= {name: "10" for name in INDICATOR.findall(text)}
     form |= {"answered_by": rng.choice(NAMES), "note": "Đã triển khai theo kế hoạch."}
     if rng.random() < 0.7:
         form["status"] = "done"
     else:
         form |= {"status": "in_progress", "percent": str(rng.randint(0, 100))}
-    return form
+    return urlencode(form).encode()
 
 
-async def submit(client: httpx.AsyncClient, token: str, form: dict[str, str], tally: Tally,
-                 timed: bool) -> None:
+def acknowledged(status: int, text: str) -> bool:
+    return status == 200 and "Đã ghi nhận" in text
+
+
+async def submit(client: Connection, token: str, form: bytes, tally: Tally, timed: bool
+                 ) -> None:
     started = time.perf_counter()
-    answer = await client.post(f"/r/{token}", data=form)
+    status, text = await client.request("POST", f"/r/{token}", form, close=True)
     took = time.perf_counter() - started
-    if answer.status_code == 200 and "Đã ghi nhận" in answer.text:
+    if acknowledged(status, text):
         tally.acknowledged += 1
         if timed:
             tally.latencies.append(took)
     else:
-        tally.fail(f"POST {answer.status_code}")
+        tally.fail(f"POST {status}")
 
 
 async def load(server: Server, tokens: list[str], clients: int, warmup: int
@@ -316,7 +398,7 @@ async def load(server: Server, tokens: list[str], clients: int, warmup: int
     queue = iter(tokens)
 
     async def client_loop(number: int, budget: int | None, timed: bool,
-                          client: httpx.AsyncClient) -> None:
+                          client: Connection) -> None:
         rng = random.Random(number)
         done = 0
         while budget is None or done < budget:
@@ -326,17 +408,37 @@ async def load(server: Server, tokens: list[str], clients: int, warmup: int
             await reply_once(client, token, rng, tally, timed)
             done += 1
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60)
-            for _ in range(clients)]
+    pool = connections(server, clients)
     try:
         await asyncio.gather(*(client_loop(i, warmup, False, c) for i, c in enumerate(pool)))
         started, cpu = time.perf_counter(), cpu_now(server)
         await asyncio.gather(*(client_loop(i, None, True, c) for i, c in enumerate(pool)))
         seconds, cpu = time.perf_counter() - started, cpu_since(server, cpu)
     finally:
-        await asyncio.gather(*(c.aclose() for c in pool))
+        for c in pool:
+            c.close()
     return tally, seconds, cpu
+
+
+async def fetch_forms(pool: list[Connection], tokens: list[str], seed: int, tally: Tally
+                      ) -> list[tuple[str, bytes]]:
+    """Every link's form, fetched and filled in by the clients (untimed)."""
+    forms: list[tuple[str, bytes]] = []
+    fetch = iter(tokens)
+
+    async def fetcher(number: int, client: Connection) -> None:
+        rng = random.Random(seed + number)
+        for token in fetch:
+            try:
+                form = await fetch_form(client, token, rng, tally)
+            except TRANSPORT as exc:
+                tally.fail(type(exc).__name__)
+                continue
+            if form is not None:
+                forms.append((token, form))
+
+    await asyncio.gather(*(fetcher(i, c) for i, c in enumerate(pool)))
+    return forms
 
 
 async def submissions(server: Server, tokens: list[str], clients: int
@@ -346,37 +448,23 @@ async def submissions(server: Server, tokens: list[str], clients: int
     forms back to back. The tally, the submitting run's wall seconds and the server's CPU
     seconds during it (GETs excluded)."""
     tally = Tally()
-    forms: list[tuple[str, dict[str, str]]] = []
-    fetch, post = iter(tokens), iter(forms)
+    pool = connections(server, clients)
 
-    async def fetcher(number: int, client: httpx.AsyncClient) -> None:
-        rng = random.Random(1000 + number)
-        for token in fetch:
-            try:
-                form = await fetch_form(client, token, rng, tally)
-            except httpx.TransportError as exc:
-                tally.fail(type(exc).__name__)
-                continue
-            if form is not None:
-                forms.append((token, form))
-
-    async def submitter(client: httpx.AsyncClient) -> None:
+    async def submitter(client: Connection) -> None:
         for token, form in post:
             try:
                 await submit(client, token, form, tally, True)
-            except httpx.TransportError as exc:
+            except TRANSPORT as exc:
                 tally.fail(type(exc).__name__)
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60)
-            for _ in range(clients)]
     try:
-        await asyncio.gather(*(fetcher(i, c) for i, c in enumerate(pool)))
+        post = iter(await fetch_forms(pool, tokens, 1000, tally))
         started, cpu = time.perf_counter(), cpu_now(server)
         await asyncio.gather(*(submitter(c) for c in pool))
         seconds, cpu = time.perf_counter() - started, cpu_since(server, cpu)
     finally:
-        await asyncio.gather(*(c.aclose() for c in pool))
+        for c in pool:
+            c.close()
     return tally, seconds, cpu
 
 
@@ -387,45 +475,32 @@ async def paced(server: Server, tokens: list[str], clients: int, rate: float
     seconds, staggered). Latency is counted from the scheduled instant, so a client that
     falls behind counts its wait (no coordinated omission)."""
     tally = Tally()
-    forms: list[tuple[str, dict[str, str]]] = []
-    fetch = iter(tokens)
+    pool = connections(server, clients)
 
-    async def fetcher(number: int, client: httpx.AsyncClient) -> None:
-        rng = random.Random(2000 + number)
-        for token in fetch:
-            try:
-                form = await fetch_form(client, token, rng, tally)
-            except httpx.TransportError as exc:
-                tally.fail(type(exc).__name__)
-                continue
-            if form is not None:
-                forms.append((token, form))
-
-    async def submitter(number: int, client: httpx.AsyncClient, start: float) -> None:
+    async def submitter(number: int, client: Connection, start: float) -> None:
         for k, (token, form) in enumerate(forms[number::clients]):
             due = start + (k * clients + number) / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             try:
-                answer = await client.post(f"/r/{token}", data=form)
-            except httpx.TransportError as exc:
+                status, text = await client.request("POST", f"/r/{token}", form,
+                                                    close=True)
+            except TRANSPORT as exc:
                 tally.fail(type(exc).__name__)
                 continue
-            if answer.status_code == 200 and "Đã ghi nhận" in answer.text:
+            if acknowledged(status, text):
                 tally.acknowledged += 1
                 tally.latencies.append(time.perf_counter() - due)
             else:
-                tally.fail(f"POST {answer.status_code}")
+                tally.fail(f"POST {status}")
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60)
-            for _ in range(clients)]
     try:
-        await asyncio.gather(*(fetcher(i, c) for i, c in enumerate(pool)))
+        forms = await fetch_forms(pool, tokens, 2000, tally)
         started, cpu = time.perf_counter(), cpu_now(server)
         await asyncio.gather(*(submitter(i, c, started) for i, c in enumerate(pool)))
         seconds, cpu = time.perf_counter() - started, cpu_since(server, cpu)
     finally:
-        await asyncio.gather(*(c.aclose() for c in pool))
+        for c in pool:
+            c.close()
     return tally, seconds, cpu
 
 
