@@ -16,7 +16,7 @@ from models.store import ImportRejected, import_many
 
 
 def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_workers: int = 1,
-              workers: int = 1) -> None:
+              workers: int = 1, portal_workers: int = 1) -> None:
     """Start server, worker and deployments; sync; catch up; wait for Ctrl-C; stop cleanly."""
     from flows.local import LocalStack
 
@@ -32,7 +32,7 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
             stack.deploy()
             for n in range(1, workers + 1):
                 stack.start_worker(f"phoihop-worker-{n}")
-            stack.start_portal()
+            stack.start_portal(portal_workers)
             result = asyncio.run(sync())
             run_deployment("sweep/sweep", timeout=0, tags=["phoihop"], as_subflow=False,
                            flow_run_name=tr("Quét khi khởi động", "Start-up sweep"))
@@ -70,6 +70,8 @@ def up(
         min=1, help="Prefect API processes; above 1 needs Prefect on PostgreSQL "
                     "(PREFECT_API_DATABASE_CONNECTION_URL) and Redis (redis_url).")] = 1,
     workers: Annotated[int, typer.Option(min=1, help="Prefect workers on the pool.")] = 1,
+    portal_workers: Annotated[int, typer.Option(
+        min=1, help="Processes of the reply portal (phoihop portal --workers).")] = 1,
 ) -> None:
     """Start everything: local Prefect server, work pool and worker; import; sync."""
     app = store()
@@ -80,7 +82,8 @@ def up(
                               markup=False)
         except ImportRejected as exc:
             fail(str(exc))
-    run_stack(app.settings, port, api_workers=api_workers, workers=workers)
+    run_stack(app.settings, port, api_workers=api_workers, workers=workers,
+              portal_workers=portal_workers)
 
 
 def sync_cmd(

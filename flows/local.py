@@ -258,9 +258,11 @@ class LocalStack:
                      str(self.settings.mail.port)], "mail-sink.log")
         return folder
 
-    def start_portal(self) -> None:
+    def start_portal(self, workers: int = 1) -> None:
+        """`phoihop portal` in a process group of its own (`workers`: its uvicorn worker
+        processes)."""
         self._spawn([sys.executable, "-m", "cli.main", "portal", "--port",
-                     str(self.settings.portal_port)], "portal.log")
+                     str(self.settings.portal_port), "--workers", str(workers)], "portal.log")
 
     def stop(self) -> None:
         for proc in reversed(self.processes):

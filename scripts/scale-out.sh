@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Scale-out on one machine, as it would run across several: Prefect's API on PostgreSQL in
 # two processes and its services in a third, events through Redis; phoihop's database on
-# PostgreSQL; two process workers pulling from one work pool; the portal. Ctrl-C stops
-# everything.
+# PostgreSQL; two process workers pulling from one work pool; the portal in two processes.
+# Ctrl-C stops everything.
 #
 #   scripts/scale-out.sh [AGREEMENT.yaml ...]
 #
@@ -25,4 +25,4 @@ export PHOIHOP_DATABASE_URL="postgresql://$PG_USER@$PG_HOST/phoihop"
 export PHOIHOP_SYNC_CONCURRENCY=${PHOIHOP_SYNC_CONCURRENCY:-4}
 export PREFECT_API_DATABASE_CONNECTION_URL="postgresql+asyncpg://$PG_USER@$PG_HOST/prefect"
 .venv/bin/phoihop db upgrade
-exec .venv/bin/phoihop up --port "$PORT" --api-workers 2 --workers 2 "$@"
+exec .venv/bin/phoihop up --port "$PORT" --api-workers 2 --workers 2 --portal-workers 2 "$@"

@@ -157,6 +157,42 @@ def test_two_worker_processes_allow_a_link_60_requests_a_minute(imported: App,
 
 def _children(server: Server) -> list[int]:
     assert server.process is not None
+    return _children_of(server.process.pid)
+
+
+@pytest.mark.slow
+def test_up_starts_the_portal_in_as_many_processes_as_asked(imported: App, tmp_path: Path):
+    """`phoihop up --portal-workers 2` (scripts/scale-out.sh): the portal it starts runs
+    two worker processes, and a reply link works there."""
+    from unittest import mock
+
+    from benchmarks.portal import free_port
+    from flows.local import LocalStack
+
+    app = imported
+    token = _link(app, app.now(), datetime.now(UTC) + timedelta(days=1))  # the wall clock
+    settings = app.settings.model_copy(update={"portal_port": free_port()})
+    with mock.patch.dict("os.environ"):  # LocalStack points this process at its Prefect
+        stack = LocalStack(settings, free_port())
+        try:
+            stack.start_portal(workers=2)
+            base = f"http://127.0.0.1:{settings.portal_port}"
+            deadline = clock_time.monotonic() + 60
+            while True:
+                try:
+                    page = httpx.get(f"{base}/r/{token}", timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert clock_time.monotonic() < deadline, "the portal did not start"
+                    clock_time.sleep(0.2)
+            workers = _children_of(stack.processes[0].pid)
+        finally:
+            stack.stop()
+    assert page.status_code == 200 and "QT-KHKT-2021-2025" in page.text
+    assert len(workers) >= 2, workers
+
+
+def _children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -164,6 +200,6 @@ def _children(server: Server) -> list[int]:
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(stat[1]) == server.process.pid:
+            if int(stat[1]) == pid:
                 found.append(int(entry.name))
     return found
