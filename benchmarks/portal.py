@@ -1,13 +1,14 @@
 """The reply portal under load (issue: the partner portal): replies from 50 concurrent clients.
 
-The portal runs as `phoihop portal` runs it, in a process of its own (uvicorn, one
-process unless `PHOIHOP_BENCH_PORTAL_WORKERS` asks for more, its masked access log on),
-on SQLite (a temporary file) and then on PostgreSQL (127.0.0.1:5432/test, a fresh
-schema). Synthetic agreements are imported and every obligation used gets a reply link
-of its own (`models.links.issue`, bound to the focal contact of its party). Three runs on
-the same server, each by 50 concurrent clients on loopback (`Connection`: requests written
-and responses read by hand, so that the clients, on the same two cores, take little of
-the CPU the server is measured on). Every POST goes on a new connection, closed after its
+The portal runs as `phoihop portal` runs it, in a process of its own (uvicorn, its masked
+access log on), on SQLite (a temporary file) in one process, and then on PostgreSQL
+(127.0.0.1:5432/test, a fresh schema) in one worker process a core, as `docs/deploy.md`
+says to run it there (`PHOIHOP_BENCH_PORTAL_WORKERS` sets the processes of both).
+Synthetic agreements are imported and every obligation used gets a reply link of its own
+(`models.links.issue`, bound to the focal contact of its party). Three runs on the same
+server, each by 50 concurrent clients on loopback (`Connection`: requests written and
+responses read by hand, so that the clients, on the same two cores, take little of the
+CPU the server is measured on). Every POST goes on a new connection, closed after its
 response, as a partner's browser sends a form it showed minutes before (the server closed
 that page's connection after its keep-alive timeout); its latency includes the connect.
 GETs reuse a kept-alive connection where the client has one (the untimed form fetches of
@@ -622,10 +623,14 @@ def measure(label: str, url: str, directory: Path, clients: int, replies: int,
 def run(clients: int = CLIENTS, replies: int = REPLIES, workers: int | None = None,
         backends: str | None = None) -> list[Row]:
     """Both backends: first the GET form + POST rows of each, then the POST-only
-    submission rows of each (`workers`: uvicorn processes, PHOIHOP_BENCH_PORTAL_WORKERS,
-    default 1; `backends`: PHOIHOP_BENCH_PORTAL_BACKENDS, "sqlite,postgresql" by
-    default, one of them to measure only that one)."""
-    workers = workers or int(os.environ.get("PHOIHOP_BENCH_PORTAL_WORKERS", "1"))
+    submission rows of each (`backends`: PHOIHOP_BENCH_PORTAL_BACKENDS, "sqlite,postgresql"
+    by default, one of them to measure only that one). Each backend as it is deployed
+    (`docs/deploy.md`): SQLite in one process (`phoihop portal`), PostgreSQL in one process
+    a core (`phoihop portal --workers N`, `scripts/scale-out.sh`); `workers`
+    (PHOIHOP_BENCH_PORTAL_WORKERS) sets the processes of both."""
+    chosen_workers = workers or int(os.environ.get("PHOIHOP_BENCH_PORTAL_WORKERS", "0"))
+    sqlite_workers = chosen_workers or 1
+    postgres_workers = chosen_workers or os.cpu_count() or 1
     if backends is None:
         backends = os.environ.get("PHOIHOP_BENCH_PORTAL_BACKENDS", "sqlite,postgresql")
     chosen = {b.strip().lower() for b in backends.split(",") if b.strip()}
@@ -639,7 +644,7 @@ def run(clients: int = CLIENTS, replies: int = REPLIES, workers: int | None = No
         if "sqlite" in chosen:
             (directory / "sqlite").mkdir()
             a, b = measure("SQLite", f"sqlite:///{directory / 'sqlite' / 'portal.db'}",
-                           directory / "sqlite", clients, replies, workers=workers)
+                           directory / "sqlite", clients, replies, workers=sqlite_workers)
             first, second = first + a, second + b
         if "postgresql" not in chosen:
             return first + second
@@ -655,7 +660,7 @@ def run(clients: int = CLIENTS, replies: int = REPLIES, workers: int | None = No
         (directory / "pg").mkdir()
         try:
             a, b = measure("PostgreSQL", f"{PG_URL}?options=-csearch_path%3D{schema}",
-                           directory / "pg", clients, replies, workers=workers)
+                           directory / "pg", clients, replies, workers=postgres_workers)
             first, second = first + a, second + b
         finally:
             with admin.begin() as c:

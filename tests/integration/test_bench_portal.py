@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 from benchmarks import portal
+
+CORES = os.cpu_count() or 1
+# each backend as deployed: SQLite in one process, PostgreSQL in one a core (docs/deploy.md)
+SETUP = {"SQLite": "3 clients",
+         "PostgreSQL": "3 clients" + (f", {CORES} workers" if CORES > 1 else "")}
 
 
 def test_portal_benchmark_smoke():
     rows = portal.run(clients=3, replies=24)
     names = [r["benchmark"] for r in rows]
     for backend in ("SQLite", "PostgreSQL"):
-        assert f"portal ({backend}): 3 clients: reply POST latency" in names, names
+        assert f"portal ({backend}): {SETUP[backend]}: reply POST latency" in names, names
     latency, rate, whole = rows[:3]
     assert latency["figure"].startswith("p50 ") and "(24 POSTs)" in latency["figure"]
     assert "/s (24 in " in rate["figure"] and "ms a reply" in rate["figure"]
@@ -24,7 +31,7 @@ def test_portal_benchmark_measures_submissions_alone():
     target rate; every acknowledged one stored once, in each run."""
     rows = {r["benchmark"]: r for r in portal.run(clients=3, replies=24)}
     for backend in ("SQLite", "PostgreSQL"):
-        name = f"portal ({backend}): 3 clients"
+        name = f"portal ({backend}): {SETUP[backend]}"
         latency = rows[f"{name}: reply submission latency (POST only, forms fetched untimed "
                        "before)"]
         assert latency["figure"].startswith("p50 ") and "(24 POSTs)" in latency["figure"]
@@ -48,6 +55,9 @@ def test_portal_benchmark_runs_one_backend_and_splits_the_cpu():
     rate = next(r for r in rows if r["benchmark"].endswith("submissions per second (POST only)"))
     assert "CPU: portal " in rate["figure"] and " clients " in rate["figure"], rate
     assert "; machine " in rate["figure"] and "PostgreSQL" not in rate["figure"], rate
+    two = portal.run(clients=2, replies=6, backends="sqlite", workers=2)
+    assert two and all(r["benchmark"].startswith("portal (SQLite): 2 clients, 2 workers")
+                       for r in two), two
     try:
         portal.run(clients=2, replies=6, backends="mysql")
     except ValueError as exc:
