@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -36,36 +35,13 @@ from portal import uploads
 from portal.decisions import decisions_router
 from portal.i18n import TEXT
 from portal.openapi import FILE, LANG, REPLY_BODY, REPLY_HEAD, REPLY_PAGE, REPLY_POST, RESPONSES
-from portal.ratelimit import SharedRateLimiter
+from portal.ratelimit import RateLimiter, SharedRateLimiter
 from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit
 from reviews.portal_routes import dossier_router
 
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 11 * 1024 * 1024
 log = logging.getLogger("phoihop.portal")
-
-
-class RateLimiter:
-    """In-process token buckets (several portal replicas need a shared limiter).
-
-    `monotonic` is the clock the buckets refill by (tests freeze it)."""
-
-    def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.monotonic = monotonic
-        self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.buckets: dict[str, tuple[float, float]] = defaultdict(lambda: (self.capacity, 0.0))
-
-    def allow(self, key: str) -> bool:
-        now = self.monotonic()
-        tokens, last = self.buckets[key]
-        tokens = min(self.capacity, tokens + (now - last) * self.rate) if last else tokens
-        if tokens < 1:
-            self.buckets[key] = (tokens, now)
-            return False
-        self.buckets[key] = (tokens - 1, now)
-        return True
 
 
 class BodyTooLarge(Exception):
