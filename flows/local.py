@@ -146,6 +146,16 @@ class LocalStack:
         wait_healthy(self.env["PREFECT_API_URL"], proc, self.settings.data_dir / log)
         return proc
 
+    def _prefect(self, args: list[str], what: str) -> None:
+        """A `prefect` command run to its end; its failure as a one-line RuntimeError (what
+        `phoihop up` prints), with the last line it wrote."""
+        done = subprocess.run([sys.executable, "-m", "prefect", *args], env=self.env,
+                              capture_output=True, text=True)
+        if done.returncode:
+            said = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
+            raise RuntimeError(f"could not {what} (prefect {' '.join(args[:3])}, exit "
+                               f"{done.returncode}): {said[0][:300]}")
+
     def _start_scaled_server(self) -> None:
         """Prefect's API in `api_workers` processes, its services (scheduler, events,
         automations) in one more. On a database seen for the first time, the API
@@ -156,8 +166,7 @@ class LocalStack:
         if not url.startswith("postgresql"):
             raise RuntimeError("Prefect's API in several processes needs its database on "
                                "PostgreSQL: set PREFECT_API_DATABASE_CONNECTION_URL")
-        subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade",
-                        "-y"], env=self.env, check=True, capture_output=True)
+        self._prefect(["server", "database", "upgrade", "-y"], "migrate Prefect's database")
         first = self._serve(["--analytics-off", "--no-services"], "prefect-server.log")
         os.killpg(first.pid, signal.SIGINT)
         first.wait(timeout=60)
@@ -174,9 +183,9 @@ class LocalStack:
 
         template = self.settings.data_dir / "work-pool.json"
         template.write_text(json.dumps(JOB_TEMPLATE))
-        subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", POOL,
-                        "--type", "process", "--base-job-template", str(template),
-                        "--overwrite"], env=self.env, check=True, capture_output=True)
+        self._prefect(["work-pool", "create", POOL, "--type", "process",
+                       "--base-job-template", str(template), "--overwrite"],
+                      f"create the work pool {POOL}")
         for name, entrypoint, cron in FLOWS:
             loaded = cast(Flow[..., Any], Flow.from_source(source=str(ROOT),
                                                            entrypoint=entrypoint))
