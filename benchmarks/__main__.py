@@ -14,6 +14,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.core import Row
+
 AREAS = ["core", "mail", "portal", "flows", "dossier", "soak", "reliability"]
 
 
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     count = 200 if args.quick else 3500
     console = Console()
-    rows = []
+    rows: list[Row] = []
     started = time.perf_counter()
     for area in args.only or AREAS:
         try:
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("benchmark", "figure", "target", "vs floor", "ok"):
         table.add_column(col)
     for r in rows:
-        ok = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "—"}[r["ok"]]
+        ok = {True: "[green]pass[/]", False: "[red]FAIL[/]"}.get(r["ok"], "—")
         table.add_row(r["benchmark"], r["figure"], r["target"], r.get("floor", ""), ok)
     console.print(table)
     return 0 if all(r["ok"] is not False for r in rows) else 1

@@ -6,8 +6,10 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,30 @@ from models.store import import_many
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 Row = dict[str, Any]
+
+
+class NoPostgres(Exception):
+    """The benchmarks' PostgreSQL server did not answer: its rows say so."""
+
+
+@contextmanager
+def pg_schema(prefix: str = "bench", base: str = PG_URL) -> Iterator[str]:
+    """The URL of `base` on a schema of its own in the shared test database, dropped
+    afterwards; NoPostgres (with the server's first line) when it cannot be created."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, pool_pre_ping=True)  # the server may restart meanwhile
+    try:
+        with admin.begin() as c:
+            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        raise NoPostgres(str(exc).splitlines()[0]) from exc
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -56,8 +82,11 @@ def sqlite_floor(n: int, directory: Path) -> float:
                  "label text, kind text, due text, deadline text, status text)")
     rows = [(i, f"k{i}", i % 3500, "p", "2024", "report", "2024-12-16",
              "2024-12-16T17:00:00", "open") for i in range(n)]
-    seconds, _ = timed(lambda: (conn.executemany(
-        "insert into o values (?,?,?,?,?,?,?,?,?)", rows), conn.commit()))
+    def insert() -> None:
+        conn.executemany("insert into o values (?,?,?,?,?,?,?,?,?)", rows)
+        conn.commit()
+
+    seconds, _ = timed(insert)
     conn.close()
     return seconds
 
@@ -78,7 +107,7 @@ def import_and_list(label: str, url: str, files: list[tuple[str, bytes]], direct
     for day in ("2022-06-30", "2024-01-15", "2025-12-20", "2028-07-01"):
         at = datetime.fromisoformat(f"{day}T08:00:00+07:00")
         with app.session() as s:
-            t, (_page, total) = timed(lambda at=at, s=s: overdue_at(s, at, limit=100))
+            t, (_page, total) = timed(partial(overdue_at, s, at, limit=100))
         worst = max(worst, t)
     out.append(row(f"overdue listing at 4 dates ({label})",
                    f"worst {worst * 1000:.0f} ms (e.g. {total:,} overdue)", "≤ 0.5 s",
@@ -97,19 +126,9 @@ def run(count: int = 3500) -> list[Row]:
         floor = sqlite_floor(int(per * count), directory)
         rows += import_and_list("SQLite", f"sqlite:///{directory / 'bench.db'}", files,
                                 directory, floor, True)
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(PG_URL)
         try:
-            with admin.begin() as c:
-                c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
+            with pg_schema() as url:
+                rows += import_and_list("PostgreSQL", url, files, directory, None, False)
+        except NoPostgres as exc:
             rows.append(row("import into PostgreSQL", "no server: " + str(exc)[:60], "", None))
-            return rows
-        try:
-            rows += import_and_list("PostgreSQL", f"{PG_URL}?options=-csearch_path%3D{schema}",
-                                    files, directory, None, False)
-        finally:
-            with admin.begin() as c:
-                c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
     return rows

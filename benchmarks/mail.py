@@ -23,7 +23,6 @@ import socket
 import tempfile
 import time
 import traceback
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.core import PG_URL, row
+from benchmarks.core import NoPostgres, pg_schema, row
 from benchmarks.synthetic import generate
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
@@ -332,21 +331,11 @@ def one_sender_sqlite(directory: Path, messages: int) -> Row:
 
 def senders_postgres(directory: Path, messages: int, processes: int) -> Row:
     name = f"mail: {processes} senders at once on PostgreSQL, {messages:,} msgs"
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_URL)
     try:
-        with admin.begin() as c:
-            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
+        with pg_schema() as url:
+            result = measure(url, directory, messages, processes)
+    except NoPostgres as exc:
         return row(name, "no server: " + str(exc)[:60], "", None)
-    try:
-        result = measure(f"{PG_URL}?options=-csearch_path%3D{schema}", directory, messages,
-                         processes)
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     result["benchmark"] = f"{name} ({result['rows']:,} outbox rows)"
     return result
 

@@ -53,7 +53,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,7 +63,7 @@ import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.core import PG_URL, row
+from benchmarks.core import NoPostgres, pg_schema, row
 from benchmarks.synthetic import generate
 from config.bootstrap import App, bootstrap
 from config.settings import Settings
@@ -648,22 +647,13 @@ def run(clients: int = CLIENTS, replies: int = REPLIES, workers: int | None = No
             first, second = first + a, second + b
         if "postgresql" not in chosen:
             return first + second
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(PG_URL)
-        try:
-            with admin.begin() as c:
-                c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            admin.dispose()
-            return [*first, row("portal (PostgreSQL)", "no server: " + str(exc)[:60], "",
-                                None), *second]
         (directory / "pg").mkdir()
         try:
-            a, b = measure("PostgreSQL", f"{PG_URL}?options=-csearch_path%3D{schema}",
-                           directory / "pg", clients, replies, workers=postgres_workers)
-            first, second = first + a, second + b
-        finally:
-            with admin.begin() as c:
-                c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            with pg_schema() as url:
+                a, b = measure("PostgreSQL", url, directory / "pg", clients, replies,
+                               workers=postgres_workers)
+        except NoPostgres as exc:
+            return [*first, row("portal (PostgreSQL)", "no server: " + str(exc)[:60], "",
+                                None), *second]
+        first, second = first + a, second + b
     return first + second

@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
-from benchmarks.core import PG_URL, row
+from benchmarks.core import PG_URL, pg_schema, row
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from core.calendar import WorkCalendar, local_instant
@@ -428,21 +428,6 @@ def terminate(admin: sa.Engine, name: str) -> int:
             "WHERE application_name = :n"), {"n": name}).all())
 
 
-@contextmanager
-def pg_schema(base: str = PG_URL) -> Iterator[str]:
-    """A schema of its own in the shared test database, dropped afterwards."""
-    schema = f"rel_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, pool_pre_ping=True)  # the server may restart meanwhile
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def pg_terminations(trials: int, seed: int, directory: Path, url: str, delay: float = 0.005,
                     terminations: int = 3, disturb: Callable[[sa.Engine, str], int] | None = None
                     ) -> Terminations:
@@ -661,7 +646,7 @@ def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40,
             rows.append(row("PostgreSQL backends terminated mid-batch",
                             f"no server: {reason}", "", None))
         else:
-            with pg_schema() as url:
+            with pg_schema("rel") as url:
                 t = pg_terminations(pg_trials, 20261208, d / "pg", url)
             rows.append(row(
                 f"PostgreSQL sender's backends terminated at random (a restart seen from "
@@ -678,7 +663,7 @@ def run(sender_trials: int = 120, writer_trials: int = 200, pg_trials: int = 40,
             rows.append(row("PostgreSQL server restarted mid-batch", f"not run: {reason}", "",
                             None))
         else:
-            with pg_schema() as url:
+            with pg_schema("rel") as url:
                 r = pg_terminations(pg_restarts, 20261209, d / "pg-restart", url, delay=0.05,
                                     terminations=1, disturb=restart_postgres)
             rows.append(row(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -23,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.core import PG_URL, row
+from benchmarks.core import pg_schema, row
 from benchmarks.synthetic import generate
 from config.bootstrap import App, bootstrap
 from config.settings import Settings
@@ -75,16 +74,8 @@ def reply_stream(app: App, seed: int = 20261123) -> list[Reply]:
 
 
 def run(count: int = 3500) -> list[Row]:
-    schema = f"soak_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        return _run(f"{PG_URL}?options=-csearch_path%3D{schema}", count)
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema("soak") as url:
+        return _run(url, count)
 
 
 def _run(url: str, count: int) -> list[Row]:
