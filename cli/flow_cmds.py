@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -15,10 +16,28 @@ from config.settings import Settings
 from models.store import ImportRejected, import_many
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C, `kill` (SIGTERM: systemd, docker stop) and a closed terminal (SIGHUP) all stop
+    `up` the same clean way: KeyboardInterrupt, then `LocalStack.stop`; a second signal
+    does not cut that short. SIGINT is set even where it came in ignored (a shell starts
+    background jobs so): the processes `up` starts would inherit the ignore, and Ctrl-C,
+    or `stop`'s SIGINT, would not reach them."""
+    def stop(_signum: int, _frame: object) -> None:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, stop)
+
+
 def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_workers: int = 1,
               workers: int = 1, portal_workers: int = 1) -> None:
-    """Start server, worker and deployments; sync; catch up; wait for Ctrl-C; stop cleanly."""
+    """Start server, worker and deployments; sync; catch up; wait for Ctrl-C (or SIGTERM);
+    stop cleanly."""
     from flows.local import LocalStack
+
+    _stop_on_signals()
 
     # sets PREFECT_API_URL before prefect is imported
     stack = LocalStack(settings, port, api_workers=api_workers, redis_url=settings.redis_url)
