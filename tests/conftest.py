@@ -9,7 +9,6 @@ PHOIHOP_REQUIRE_POSTGRES=1 (CI here), where they fail.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -123,16 +122,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_reason: str | None
         if os.environ.get("PHOIHOP_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required here but does not answer: {pg_reason}")
         pytest.skip(f"no PostgreSQL server at {PG_URL}: {pg_reason}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    from benchmarks.core import pg_schema
+
+    with pg_schema("t", PG_URL) as url:
+        yield url
 
 
 @pytest.fixture
