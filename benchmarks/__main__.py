@@ -10,11 +10,13 @@ import importlib
 import resource
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.core import Row
+if TYPE_CHECKING:
+    from benchmarks.core import Row
 
 AREAS = ["core", "mail", "portal", "flows", "dossier", "soak", "reliability"]
 

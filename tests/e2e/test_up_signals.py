@@ -13,23 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fault_restarts import descendants
 from tests.smtp_sink import free_port
-
-
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -59,7 +44,7 @@ def test_sigterm_stops_up_and_all_it_started(tmp_path: Path):
             if "Ctrl-C" in lines[-1]:
                 break
         assert proc.poll() is None and "Ctrl-C" in lines[-1], "".join(lines)[-2000:]
-        started = _descendants(proc.pid)
+        started = descendants(proc.pid)
         assert len(started) >= 3, started  # the server, the worker, the portal at least
         proc.send_signal(signal.SIGTERM)  # to `up` alone, not to its process group
         out, _ = proc.communicate(timeout=90)
