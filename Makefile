@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test proofs lint bench system-deps clean
+.PHONY: demo test proofs lint bench lock system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/phoihop demo
@@ -25,11 +25,20 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-$(STAMP): pyproject.toml
+# Installs are locked: exactly the versions of requirements.lock (hashes checked), then phoihop
+# itself without resolving anything. `make lock` refreshes the lock; the suite decides whether
+# the new versions stay (tests/unit/test_lock.py fails when the venv drifts from the lock).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Refresh the lock to the newest versions pyproject.toml allows (then `make test` decides).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+	  --python-version 3.11 --upgrade -o requirements.lock
 
 # The browser tests drive Debian's Chromium; install it when we may (root, apt).
 system-deps:
