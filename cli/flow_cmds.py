@@ -6,14 +6,20 @@ import asyncio
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import console, fail, read_bytes, tr
+from cli.doctor_cmds import print_checks
 from cli.store_cmds import store
 from config.settings import Settings
 from models.store import ImportRejected, import_many
+
+if TYPE_CHECKING:
+    from flows.doctor import LogWatch
+
+CHECK_WAIT = 60.0  # seconds a start-up check may wait for the stack (the scheduler: ~5 s)
 
 
 def _stop_on_signals() -> None:
@@ -35,12 +41,13 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
               workers: int = 1, portal_workers: int = 1) -> None:
     """Start server, worker and deployments; sync; catch up; wait for Ctrl-C (or SIGTERM);
     stop cleanly."""
-    from flows.local import LocalStack
+    from flows.local import LocalStack, auth_file
 
     _stop_on_signals()
 
     # sets PREFECT_API_URL before prefect is imported
     stack = LocalStack(settings, port, api_workers=api_workers, redis_url=settings.redis_url)
+    watch = server_log_watch(settings)
     from prefect.deployments import run_deployment
 
     from flows.sync import sync
@@ -66,9 +73,14 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
             console.print(tr("Hộp thư mẫu (mỗi thư một tệp .eml): ",
                              "Demo mailbox (one .eml file per message): ") + str(mailbox),
                           markup=False)
+        console.print(tr("Kiểm tra hệ thống:", "Self-check:"), markup=False)
+        print_checks(settings, wait=CHECK_WAIT)
+        watch.start()
         console.print(tr("Giao diện Prefect: ", "Prefect UI: ") + stack.ui_url
-                      + tr("  — lọc theo thẻ agreement:<mã>. Ctrl-C để dừng.",
-                           "  — filter by tag agreement:<code>. Ctrl-C to stop."),
+                      + tr(f"  — đăng nhập bằng chuỗi trong {auth_file(settings)}; lọc theo "
+                           "thẻ agreement:<mã>. Ctrl-C để dừng.",
+                           f"  — sign in with the line in {auth_file(settings)}; filter by "
+                           "tag agreement:<code>. Ctrl-C to stop."),
                       markup=False)
         while all(p.poll() is None for p in stack.processes):
             time.sleep(1)
@@ -79,7 +91,21 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
     except RuntimeError as exc:
         fail(str(exc))
     finally:
+        watch.stop()
         stack.stop()
+
+
+def server_log_watch(settings: Settings) -> LogWatch:
+    """Prefect's server logs followed from now on: each ERROR becomes one console line."""
+    from flows.doctor import LogWatch
+
+    def say(path: Path, line: str) -> None:
+        console.print(tr(f"✗ Máy chủ Prefect ghi lỗi ({path.name}): {line}",
+                         f"✗ Prefect's server logged an error ({path.name}): {line}"),
+                      markup=False, highlight=False, soft_wrap=True)
+
+    return LogWatch([settings.data_dir / "prefect-server.log",
+                     settings.data_dir / "prefect-services.log"], say)
 
 
 def up(

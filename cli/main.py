@@ -11,6 +11,7 @@ from cli import (
     config_cmds,
     core_cmds,
     demo_cmds,
+    doctor_cmds,
     flow_cmds,
     portal_cmds,
     review_cmds,
@@ -31,6 +32,7 @@ core_cmds.register(app)
 config_cmds.register(app)
 store_cmds.register(app)
 demo_cmds.register(app)
+doctor_cmds.register(app)
 flow_cmds.register(app)
 portal_cmds.register(app)
 review_cmds.register(app)

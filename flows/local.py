@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -51,17 +52,56 @@ JOB_TEMPLATE: dict[str, Any] = {
 }
 
 
+def api_auth_string(settings: Settings) -> str:
+    """The credentials of Prefect's API and UI (`user:password`, HTTP basic auth): the
+    operator's `PREFECT_SERVER_API_AUTH_STRING` when set, else generated once into
+    `<data dir>/prefect-auth` (0600), beside the secret key. Every process phoihop starts
+    (server, workers, flow runs, portal) and the CLI use it; a coordinator signs in to the
+    UI by pasting it."""
+    given = os.environ.get("PREFECT_SERVER_API_AUTH_STRING")
+    if given:
+        return given
+    path = auth_file(settings)
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError), \
+                os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(f"phoihop:{secrets.token_urlsafe(32)}\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def auth_file(settings: Settings) -> Path:
+    return settings.data_dir / "prefect-auth"
+
+
+def client_env(settings: Settings, port: int | None = None) -> dict[str, str]:
+    """What a Prefect client of the local stack needs: its API address (kept when already
+    set and no port is given) and the credentials."""
+    url = (f"http://127.0.0.1:{port}/api" if port is not None
+           else os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
+    return {"PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": api_auth_string(settings)}
+
+
 def prefect_env(settings: Settings, port: int, heartbeat: int = HEARTBEAT_SECONDS
                 ) -> dict[str, str]:
-    """The environment of the server, the worker and every flow run it starts."""
+    """The environment of the server, the worker and every flow run it starts.
+
+    Prefect's API is closed: basic auth on every route but the health check, CSRF tokens
+    on every change, and cross-origin requests allowed from the UI's own origin only (by
+    default it has none of these and answers any web page the coordinator visits)."""
     home = settings.data_dir / "prefect"
     home.mkdir(parents=True, exist_ok=True)
+    auth = api_auth_string(settings)
     return {
         **os.environ,
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_API_AUTH_STRING": auth,
+        "PREFECT_API_AUTH_STRING": auth,
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "true",
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(heartbeat),
@@ -130,7 +170,8 @@ class LocalStack:
         # server before anything imports prefect.
         self.env = prefect_env(self.settings, self.port, self.heartbeat)
         os.environ.update({k: v for k, v in self.env.items()
-                           if k.startswith(("PREFECT_", "PHOIHOP_"))})
+                           if k.startswith(("PREFECT_", "PHOIHOP_"))
+                           and not k.startswith("PREFECT_SERVER_")})
         if self.api_workers > 1:  # the server's processes only: clients talk HTTP
             self.env.update(scaled_env(self.redis_url))
 
@@ -273,6 +314,14 @@ class LocalStack:
         self._spawn([sys.executable, "-m", "cli.main", "portal", "--port",
                      str(self.settings.portal_port), "--workers", str(workers)], "portal.log")
 
+    def client_settings(self) -> dict[Any, Any]:
+        """Prefect settings pointing this process's client at the stack, for
+        `temporary_settings` where Prefect was imported (and its settings read) before."""
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+
+        return {PREFECT_API_URL: self.env["PREFECT_API_URL"],
+                PREFECT_API_AUTH_STRING: self.env["PREFECT_API_AUTH_STRING"]}
+
     def stop(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:
@@ -283,3 +332,5 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
+        if os.environ.get("PREFECT_API_AUTH_STRING") == self.env["PREFECT_API_AUTH_STRING"]:
+            del os.environ["PREFECT_API_AUTH_STRING"]  # a later server of this process has its own

@@ -27,3 +27,13 @@ def revision(engine: sa.Engine, message: str) -> None:
     """Autogenerate a new revision against a database at head (for developers)."""
     with engine.begin() as connection:
         command.revision(alembic_config(connection), message=message, autogenerate=True)
+
+
+def current_and_head(engine: sa.Engine) -> tuple[str | None, str | None]:
+    """The revision the database is at (None: never migrated) and the newest one."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current, ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -73,25 +73,39 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+def assert_no_server_errors(data_dir: Path, allowed: tuple[str, ...] = ()) -> None:
+    """Prefect's server logs hold no ERROR but those matching `allowed` (regexes): a service
+    failing every loop (the scheduler on an unsupported SQLAlchemy) fails the test."""
+    import re
+
+    from flows.doctor import log_errors
+
+    errors = [line for name in ("prefect-server.log", "prefect-services.log")
+              for line in log_errors(data_dir / name)[0]]
+    unexpected = [e for e in errors if not any(re.search(a, e) for a in allowed)]
+    assert not unexpected, "Prefect's server logged errors:\n" + "\n".join(unexpected[:10])
+
+
 @contextmanager
-def prefect_stack(settings: Settings, api_workers: int = 1, redis_url: str = ""
-                  ) -> Iterator[Any]:
+def prefect_stack(settings: Settings, api_workers: int = 1, redis_url: str = "",
+                  allowed_errors: tuple[str, ...] = ()) -> Iterator[Any]:
     """A local Prefect server with phoihop's deployments (flows.local.LocalStack), this
     process's Prefect client pointed at it even if Prefect was imported before.
     api_workers > 1: the scaled shape (PREFECT_API_DATABASE_CONNECTION_URL on PostgreSQL,
-    events through Redis at redis_url)."""
+    events through Redis at redis_url). On the way out, Prefect's server log must hold no
+    ERROR line but those matching `allowed_errors`."""
     from flows.local import LocalStack
     from tests.smtp_sink import free_port
 
     stack = LocalStack(settings, free_port(), api_workers=api_workers,
                        redis_url=redis_url or settings.redis_url)
     from prefect.events.worker import EventsWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import temporary_settings
 
     # Prefect's events worker is one per process and keeps the server it started with:
     # drained on the way in and out, the next event starts one for the right server
     EventsWorker.drain_all(timeout=10)
-    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+    with temporary_settings(stack.client_settings()):
         try:
             stack.start_server()
             stack.deploy()
@@ -99,6 +113,7 @@ def prefect_stack(settings: Settings, api_workers: int = 1, redis_url: str = ""
         finally:
             EventsWorker.drain_all(timeout=10)
             stack.stop()
+    assert_no_server_errors(settings.data_dir, allowed_errors)
 
 
 @pytest.fixture

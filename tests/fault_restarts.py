@@ -377,11 +377,11 @@ def run_window(directory: Path, days: int, restarts: int = 0, seed: int = 0,
         upgrade(app.engine)
         import_many(app, agreements())
         from prefect.events.worker import EventsWorker
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import temporary_settings
 
         EventsWorker.drain_all(timeout=10)
         stack = Stack(settings, heartbeat)
-        with temporary_settings({PREFECT_API_URL: stack.local.env["PREFECT_API_URL"]}):
+        with temporary_settings(stack.local.client_settings()):
             try:
                 stack.start()
                 window_began = time.monotonic()

@@ -56,10 +56,10 @@ def test_a_run_whose_process_died_is_marked_crashed(tmp_path):
         app = bootstrap(settings, clock=lambda: REGISTERED)
         upgrade(app.engine)
         import_many(app, agreements()[:1])
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import temporary_settings
 
         stack = Stack(settings, heartbeat=30)
-        with temporary_settings({PREFECT_API_URL: stack.local.env["PREFECT_API_URL"]}):
+        with temporary_settings(stack.local.client_settings()):
             try:
                 stack.start()
                 [run] = asyncio.run(_create([(
