@@ -18,7 +18,7 @@ from rich.table import Table
 from cli.common import console, fail, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from core.calendar import local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
@@ -113,6 +113,11 @@ def show_today(app: App, today: date) -> None:
     print_next_steps(app, now)
 
 
+def demo_settings(base: Settings) -> Settings:
+    """The demo's own data dir and database, beside the real ones."""
+    return base.model_copy(update={"data_dir": base.data_dir / "demo", "database_url": None})
+
+
 def demo(
     today: Annotated[str | None, typer.Option(
         help="The demo's today, YYYY-MM-DD (default: today).")] = None,
@@ -126,8 +131,7 @@ def demo(
         day = date.fromisoformat(today) if today else datetime.now(zone(TZ)).date()
     except ValueError:
         fail(f"--today: {today!r} is not a date written YYYY-MM-DD")
-    base = load_settings()
-    settings = base.model_copy(update={"data_dir": base.data_dir / "demo", "database_url": None})
+    settings = demo_settings(load_settings())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "phoihop.db").unlink(missing_ok=True)
     clock = DemoClock(local_instant(day, time(8, 0), TZ))

@@ -27,12 +27,15 @@ def doctor(
         help="Port of the local Prefect server (default: PREFECT_API_URL, else 4200).")] = None,
     wait: Annotated[float, typer.Option(
         min=0, help="Seconds each check may wait for the stack to come up.")] = 0,
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Check the stack `phoihop demo` started (its own data dir).")] = False,
 ) -> None:
     """Check a running stack: scheduler, worker, portal, mail server, database migration.
     Exit 1 when any check fails."""
+    from cli.demo_cmds import demo_settings
     from flows.local import client_env
 
-    settings = app_context().settings
+    settings = demo_settings(app_context().settings) if demo else app_context().settings
     if port is not None or not os.environ.get("PREFECT_API_URL"):
         port = 4200 if port is None else port
     os.environ.update(client_env(settings, port))  # before prefect reads its settings
