@@ -169,9 +169,10 @@ class LocalStack:
         # Prefect reads its settings when first imported: point this process at the local
         # server before anything imports prefect.
         self.env = prefect_env(self.settings, self.port, self.heartbeat)
-        os.environ.update({k: v for k, v in self.env.items()
-                           if k.startswith(("PREFECT_", "PHOIHOP_"))
-                           and not k.startswith("PREFECT_SERVER_")})
+        mine = {k: v for k, v in self.env.items()
+                if k.startswith(("PREFECT_", "PHOIHOP_")) and not k.startswith("PREFECT_SERVER_")}
+        self._saved_env = {k: os.environ.get(k) for k in mine}  # given back by stop()
+        os.environ.update(mine)
         if self.api_workers > 1:  # the server's processes only: clients talk HTTP
             self.env.update(scaled_env(self.redis_url))
 
@@ -332,5 +333,8 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
-        if os.environ.get("PREFECT_API_AUTH_STRING") == self.env["PREFECT_API_AUTH_STRING"]:
-            del os.environ["PREFECT_API_AUTH_STRING"]  # a later server of this process has its own
+        for k, v in self._saved_env.items():  # this process's environment as it was
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
