@@ -13,6 +13,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
@@ -61,19 +62,28 @@ def describe(code: str, done: list[cycle.StepDone]) -> str:
 
 
 @flow(name="review")
-def review(agreement: str, at: str | None = None) -> list[str]:
-    """Run the agreement's review steps due at `at`, send their messages, show the dossier."""
+def review(agreement: str, at: str | None = None) -> list[str] | State:
+    """Run the agreement's review steps due at `at`, send their messages, show the dossier.
+
+    A failure of the steps is recorded and reported to the convener's coordinators
+    (`flows.ladder.show_failures`); the run ends Failed then, or when every message it
+    tried to send failed (`flows.ladder.outcome`)."""
+    from flows.ladder import outcome, show_failures
+
     logger = get_run_logger()
     if too_late("đánh giá", agreement):
         return []
     app = bootstrap()
-    when = (parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()).isoformat()
-    done = run_steps(agreement, when)
-    for step in done:
+    now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    done, failure = work.isolated(agreement, "review",
+                                  lambda: run_steps(agreement, now.isoformat()))
+    failures = [failure] if failure else []
+    for step in done or []:
         if step.assembled is not None:
             publish_dossier(step)
+    show_failures(app, failures)
     report = work.deliver(app, app.now(), worker=f"review-{flow_run.get_id()}")
-    logger.info(describe(agreement, done))
-    logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
-                report.retried, report.dead)
-    return [f"{d.cycle}:{d.step}" for d in done]
+    sentence = describe(agreement, done or [])
+    logger.info(sentence)
+    state = outcome(app, sentence, report, failures)
+    return [f"{d.cycle}:{d.step}" for d in done or []] if state.is_completed() else state

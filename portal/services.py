@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from babel.numbers import format_decimal
 from sqlmodel import Session
 
 from config.bootstrap import App
 from core.calendar import zone
+from core.numbers import show_number
 from models.links import LinkRefused, hash_token, resolve
 from models.replies import Attachment, record_reply_once
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, Party, Reply
@@ -315,4 +315,4 @@ def receipt_rows(view: View, reply: Reply, now: datetime) -> list[dict[str, Any]
 def _shown(v: Any, language: str) -> str:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return str(v)
-    return format_decimal(v, locale=language)
+    return show_number(v, language)
