@@ -25,8 +25,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from config.bootstrap import App
-from core.calendar import local_instant
 from core.agreement import DEFAULT_LADDER
+from core.calendar import local_instant
 from core.dossier import UnknownCycle
 from core.ladder import ladder_from_timing
 from models.ladder_state import StoredAgreementUnreadable, load_stored
