@@ -34,7 +34,7 @@ from core.agreement import (
     ReportDuty,
     ReviewPolicy,
 )
-from core.calendar import Offset, WorkCalendar
+from core.calendar import DateOutOfRange, Offset, WorkCalendar, check_day
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -163,7 +163,10 @@ class _Reader:
         try:
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
                 raise ValueError
-            return date.fromisoformat(t)
+            return check_day(date.fromisoformat(t))
+        except DateOutOfRange as exc:
+            self.p.add(pair[0], f"{what}: {exc}")
+            return None
         except ValueError:
             self.p.add(pair[0], f"{what} '{t}' is not a date written YYYY-MM-DD")
             return None
@@ -505,7 +508,10 @@ def _read_due(pair: tuple[Node, Node] | None, r: _Reader, what: str, every: str 
         return t
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
         try:
-            date.fromisoformat(t)
+            check_day(date.fromisoformat(t))
+        except DateOutOfRange as exc:
+            r.p.add(key, f"{what}: due: {exc}")
+            return None
         except ValueError:
             r.p.add(key, f"{what}: due '{t}' is not a valid date")
             return None
