@@ -103,14 +103,19 @@ def outcome(app: App, done: str, report: SendReport,
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def deliver() -> SendReport:
+def deliver(wait_leases: bool = False) -> SendReport:
     """Hand due messages to the mail server and channels (the outbox retries failures).
 
     On the wall clock, whatever time the run fires for: leases and retry times must mean
     the same to every sender (a run started late must not claim with a lease that another
-    sender already sees as expired)."""
+    sender already sees as expired). `wait_leases` (the sweep, the start-up one
+    included): then wait out rows other senders claimed and deliver them too, so rows a
+    killed sender held go out within a lease, not at the next ladder day."""
     app = bootstrap()
-    return work.deliver(app, app.now(), worker=f"flow-{flow_run.get_id()}")
+    worker = f"flow-{flow_run.get_id()}"
+    if wait_leases:
+        return work.deliver_after_leases(app, worker)
+    return work.deliver(app, app.now(), worker=worker)
 
 
 @task
@@ -195,7 +200,7 @@ def sweep(at: str | None = None, send: bool = True) -> int | State:
         _, failure = work.isolated(code, "view", partial(publish_view, app, code, when))
         failures += [failure] if failure else []
     show_failures(app, failures)  # before sending: the coordinators' messages go now
-    report = deliver() if send else SendReport()
+    report = deliver(wait_leases=True) if send else SendReport()
     update_progress_artifact(progress, 80.0)
     create_table_artifact(sweep_rows(by_agreement) or [{"Chương trình / Agreement": "—"}],
                           key="sweep-activity",

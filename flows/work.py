@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
@@ -138,6 +139,41 @@ def report_failures(app: App, failures: list[Failure], at: datetime) -> int:
 
 def deliver(app: App, at: datetime, worker: str) -> SendReport:
     return send_pending(app, at, worker)
+
+
+LEASE_MARGIN = 1.0  # seconds past the last lease before its rows are claimed again
+POLL_SECONDS = 2.0  # how often a waiting sweep looks whether the claims were settled
+
+
+def deliver_after_leases(app: App, worker: str, sleep: Callable[[float], None] = time.sleep
+                         ) -> SendReport:
+    """Deliver what is due, then wait out the leases of rows other senders claimed and
+    deliver those too: rows claimed by a sender that was killed (kill -9 of `phoihop
+    up`) are sent within one lease (`lease_seconds`, 2 minutes by default) of this
+    start, not at the next ladder day. A sender that is alive settles its rows first
+    (sent or retry_wait) and the wait ends there. Waits at most one lease and a margin."""
+    report = deliver(app, app.now(), worker)
+    limit = app.now() + timedelta(seconds=app.settings.lease_seconds + 2 * LEASE_MARGIN)
+    table = _table(OutboxMessage)
+    while True:
+        with app.session() as s:
+            last = s.execute(sa.select(sa.func.max(table.c.lease_until)).where(
+                table.c.state == "claimed")).scalar()
+        now = app.now()
+        if last is None or now >= limit:
+            return report
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+        if last + timedelta(seconds=LEASE_MARGIN) > now:
+            sleep(min(POLL_SECONDS, (last - now).total_seconds() + LEASE_MARGIN))
+            continue
+        more = deliver(app, app.now(), worker)
+        for name in ("sent", "retried", "dead", "unknown", "messages"):
+            setattr(report, name, getattr(report, name) + getattr(more, name))
+        report.errors += more.errors
+
+
+def _table(model: object) -> sa.Table:
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def waiting(app: App) -> int:
