@@ -10,6 +10,8 @@ and table artifacts beside it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -28,10 +30,15 @@ BACKOFF = exponential_backoff(backoff_factor=5)
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def run_steps(code: str, at: str) -> list[cycle.StepDone]:
-    """Do the agreement's review steps due at `at`, each once (the stored stage says)."""
+def run_steps(code: str, at: str) -> tuple[list[cycle.StepDone], work.Failure | None]:
+    """Do the agreement's review steps due at `at`, each once (the stored stage says).
+
+    A failure of the agreement's own is returned (retrying would fail the same way);
+    a database error is raised, for the task's retries."""
     app = bootstrap()
-    return cycle.run_due(app, code, parse_instant(at, "Asia/Ho_Chi_Minh"))
+    done, failure = work.isolated(code, "review", partial(
+        cycle.run_due, app, code, parse_instant(at, "Asia/Ho_Chi_Minh")))
+    return done or [], failure
 
 
 @task
@@ -75,8 +82,7 @@ def review(agreement: str, at: str | None = None) -> list[str] | State:
         return []
     app = bootstrap()
     now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
-    done, failure = work.isolated(agreement, "review",
-                                  lambda: run_steps(agreement, now.isoformat()))
+    done, failure = run_steps(agreement, now.isoformat())
     failures = [failure] if failure else []
     for step in done or []:
         if step.assembled is not None:

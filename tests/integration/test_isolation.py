@@ -123,6 +123,13 @@ def test_the_sweep_flow_goes_on_and_says_who_failed(prefect_harness, tmp_path, m
 
         found = asyncio.run(failures_artifact())
         assert found and POISONED in str(found[0].data) and CLEAN not in str(found[0].data)
+
+        # the review flow of the poisoned agreement alone: Failed, saying why
+        from flows.review import review
+
+        alone = review(agreement=POISONED, at=local_instant(date(2022, 12, 27), time(8, 0),
+                                                             TZ).isoformat(), return_state=True)
+        assert alone.is_failed() and "StoredAgreementUnreadable" in (alone.message or "")
         app.engine.dispose()
 
 
