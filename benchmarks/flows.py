@@ -144,6 +144,7 @@ def _run(directory: Path, count: int) -> list[Row]:
         started = time.perf_counter()
         fired = sweep(at=day, send=False)
         t_sweep = time.perf_counter() - started
+        assert isinstance(fired, int), fired  # a Failed state is the sweep saying it failed
         share = fired / open_count if open_count else 0
         rows.append(row("one sweep over the whole set (no delivery)",
                         f"{t_sweep:.1f} s, {fired:,} steps ({share:.1%} of open obligations)",

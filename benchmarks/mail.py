@@ -121,8 +121,8 @@ def expected_ids(app: App) -> set[str]:
 def states(app: App) -> dict[str, int]:
     c = OutboxMessage.__table__.c  # type: ignore[attr-defined]
     with app.session() as s:
-        return {state: n for state, n in
-                s.execute(sa.select(c.state, sa.func.count()).group_by(c.state))}
+        return {r[0]: r[1] for r in s.execute(
+            sa.select(c.state, sa.func.count()).group_by(c.state))}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from cli.common import (
     tr,
 )
 from core.agreement import Agreement
-from core.calendar import WorkCalendar, iso, parse_instant
+from core.calendar import DateOutOfRange, WorkCalendar, check_day, iso, parse_instant
 from core.dossier import UnknownCycle, figures
 from core.expand import Plan, expand
 from core.ladder import simulate as run_simulation
@@ -95,13 +95,17 @@ def _instant(text: str | None, tz: str, what: str) -> datetime | None:
         return None
     try:
         return parse_instant(text, tz)
+    except DateOutOfRange as exc:
+        fail(f"{what}: {exc}")
     except ValueError:
         fail(f"{what}: {text!r} is not an ISO date-time (e.g. 2022-12-01T10:00:00+07:00)")
 
 
 def _day(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text)
+        return check_day(date.fromisoformat(text))
+    except DateOutOfRange as exc:
+        fail(f"{what}: {exc}")
     except ValueError:
         fail(f"{what}: {text!r} is not a date written YYYY-MM-DD")
 

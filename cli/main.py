@@ -18,6 +18,24 @@ from cli import (
     store_cmds,
 )
 from cli.common import Failure, exit_on_failure, tr
+from models.integrity import DatabaseDamaged
+
+
+def database_problems() -> list[str]:
+    """The configured database's check (models.integrity.check); a check that cannot
+    run is itself a problem."""
+    try:
+        from config.bootstrap import make_engine
+        from config.settings import load_settings
+        from models.integrity import check
+
+        engine = make_engine(load_settings().db_url)
+        try:
+            return check(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # the settings or the driver failed: nothing was checked
+        return [f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"]
 
 app = typer.Typer(
     name="phoihop",
@@ -45,13 +63,22 @@ def main() -> None:
         exit_on_failure(exc)
     except KeyboardInterrupt:
         sys.exit(130)
+    except DatabaseDamaged as exc:  # an empty or corrupted database file, never replaced
+        exit_on_failure(Failure(str(exc)))
     except DBAPIError as exc:  # read-only, full, locked or unreachable database
         reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        damage = database_problems()  # "intact" only when the check says so
+        if damage:
+            exit_on_failure(Failure(tr(
+                f"Cơ sở dữ liệu từ chối ghi/đọc ({reason}); giao dịch đang làm đã hủy; "
+                f"kiểm tra cơ sở dữ liệu: {damage[0]}",
+                f"The database refused the work ({reason}); the transaction in progress was "
+                f"rolled back; database check: {damage[0]}")))
         exit_on_failure(Failure(tr(
             f"Cơ sở dữ liệu từ chối ghi/đọc ({reason}); giao dịch đang làm đã hủy, "
-            "dữ liệu đã lưu trước đó còn nguyên.",
+            "dữ liệu đã lưu trước đó còn nguyên (đã kiểm tra).",
             f"The database refused the work ({reason}); the transaction in progress was "
-            "rolled back, what was stored before is intact.")))
+            "rolled back, what was stored before is intact (checked).")))
     except OSError as exc:  # disk full or unwritable files (dossiers, attachments, logs)
         exit_on_failure(Failure(tr(f"Lỗi hệ thống tệp: {exc}", f"File system error: {exc}")))
 

@@ -27,6 +27,7 @@ def portal(
     import uvicorn
 
     from portal.app import create_app
+    from portal.server import PROTOCOL  # slow clients cut off (docs/portal.md)
 
     app = store()
     listen = port or app.settings.portal_port
@@ -38,7 +39,7 @@ def portal(
     # uvicorn's own access log would print link tokens: the portal logs masked paths instead
     if workers == 1:
         uvicorn.run(create_app(app), host=host, port=listen, access_log=False,
-                    log_level="warning")
+                    log_level="warning", http=PROTOCOL)
         return
     # Each worker builds its app (`worker_app`); their rate limits live in files of one
     # folder in memory, so N workers still allow a link 60 requests a minute, not N × 60.
@@ -47,7 +48,7 @@ def portal(
                                      dir=shm if shm.is_dir() else None) as limits:
         os.environ[LIMITS] = limits
         uvicorn.run("cli.portal_cmds:worker_app", factory=True, workers=workers, host=host,
-                    port=listen, access_log=False, log_level="warning")
+                    port=listen, access_log=False, log_level="warning", http=PROTOCOL)
 
 
 def worker_app() -> Any:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -34,6 +36,43 @@ T = TypeVar("T")
 # waits for one). A connection opened for one request and closed after (SQLAlchemy's
 # overflow beyond its 5) costs the server a process started and ended each time.
 PG_POOL_SIZE = 8
+
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+_tightened: set[Path] = set()
+_checked: set[str] = set()
+
+
+def make_private(data_dir: Path) -> None:
+    """Files private to the account that runs phoihop, in one place (docs/storage.md).
+
+    The umask makes everything this process and its children (the Prefect server, the
+    worker, the portal) create from now on 0600/0700: databases and their WAL files,
+    logs, dossiers, attachments, the secret key. An existing install is tightened once
+    per process: the data dir and every folder under it 0700, every file 0600 (symlinks
+    are left alone: they may point outside). Called by `bootstrap`, which every command,
+    flow and the portal go through."""
+    os.umask(0o077)
+    data_dir = data_dir.expanduser()
+    if data_dir in _tightened:
+        return
+    if not data_dir.is_dir():
+        return  # created later (first database, key or log), 0700 by the umask
+    for root, dirs, files in os.walk(data_dir):
+        _chmod(Path(root), PRIVATE_DIR)
+        for name in files:
+            _chmod(Path(root) / name, PRIVATE_FILE)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+    _tightened.add(data_dir)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        st = path.lstat()
+        if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+            path.chmod(stat.S_IMODE(st.st_mode) & ~0o077 | (mode & 0o700))
+    except OSError:
+        pass  # not ours (another owner) or gone: nothing to tighten here
 
 
 def system_clock() -> datetime:
@@ -78,10 +117,19 @@ class App:
 
     @property
     def engine(self) -> sa.Engine:
+        """The database engine; an SQLite file that is empty or corrupted is refused
+        first (models.integrity.DatabaseDamaged), once per process, never replaced."""
         if self._engine is None:
-            if self.settings.db_url.startswith("sqlite:///"):
-                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self._engine = make_engine(self.settings.db_url)
+            url = self.settings.db_url
+            if url.startswith("sqlite:///"):
+                self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+                make_private(self.settings.data_dir)
+            if url not in _checked:
+                from models.integrity import refuse_damaged
+
+                refuse_damaged(url)
+                _checked.add(url)
+            self._engine = make_engine(url)
             event.listen(self._engine, "engine_disposed", lambda _e: self._dispose_async())
         return self._engine
 
@@ -199,4 +247,6 @@ class App:
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock = system_clock) -> App:
-    return App(settings=settings or load_settings(), clock=clock)
+    settings = settings or load_settings()
+    make_private(settings.data_dir)
+    return App(settings=settings, clock=clock)

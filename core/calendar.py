@@ -19,6 +19,26 @@ import holidays
 import pendulum
 
 OFFSET_RE = re.compile(r"^([+-]?)(\d{1,4})(d|bd)$")
+# Every date phoihop reads (agreement files, replies, --until, --at, --registered-at,
+# portal forms) lies in [DATE_MIN, DATE_MAX]: an offset is at most 9999 days or working
+# days (OFFSET_RE), about 41 years, so every date derived from them (ladder steps, review
+# milestones, due_adjust) stays inside Python's years 1–9999 (docs/spec-choices.md).
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(9899, 12, 31)
+DATE_RANGE = "01/01/1900–31/12/9899"
+
+
+class DateOutOfRange(ValueError):
+    """A date outside [DATE_MIN, DATE_MAX]; the message is one line."""
+
+
+def check_day(d: date) -> date:
+    """`d`, if phoihop can compute with it (DateOutOfRange otherwise)."""
+    if not DATE_MIN <= d <= DATE_MAX:
+        raise DateOutOfRange(
+            f"{d.day:02d}/{d.month:02d}/{d.year:04d} ngoài khoảng ngày hỗ trợ {DATE_RANGE} / "
+            f"{d.isoformat()} is outside the supported dates {DATE_RANGE}")
+    return d
 
 
 @dataclass(frozen=True)
@@ -127,14 +147,18 @@ def iso(dt: datetime, tz: str) -> str:
 
 
 def parse_instant(text: str, tz: str) -> datetime:
-    """Parse an ISO date or date-time; a naive value is read in zone `tz`."""
+    """Parse an ISO date or date-time; a naive value is read in zone `tz`. A date outside
+    [DATE_MIN, DATE_MAX] raises DateOutOfRange (a ValueError)."""
     text = text.strip()
     try:
         if len(text) == 10:
-            return local_instant(date.fromisoformat(text), time(0, 0), tz)
+            return local_instant(check_day(date.fromisoformat(text)), time(0, 0), tz)
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except DateOutOfRange:
+        raise
     except ValueError as exc:
         raise ValueError(f"{text!r} is not an ISO date or date-time") from exc
+    check_day(dt.date())
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zone(tz))
     return dt

@@ -206,6 +206,15 @@ def simulate(plan: Plan, cal: WorkCalendar, until: date, registered_at: datetime
                                 action=step.action, to=tuple(labels(reached)),
                                 skipped=decision.skipped))
         tick = local_instant(tick.date() + timedelta(days=1), ladder.send_at, tz)
+        # nothing can happen before the next unused step time or the next reply: go
+        # straight to the tick that sees it (a span of centuries ends in milliseconds)
+        coming = [t for track in tracks.values() if not track.closed
+                  for i, t in enumerate(track.times) if i not in track.used]
+        if cursor < len(pending):
+            coming.append(pending[cursor][1].at)
+        if not coming:
+            break
+        tick = max(tick, first_tick(min(coming), ladder, tz))
     events.sort(key=lambda e: (e.at, e.obligation))
     return Simulation(agreement=a.code, events=tuple(events), unrecorded=tuple(unrecorded))
 

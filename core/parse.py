@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yaml.nodes import Node, SequenceNode
@@ -33,7 +34,7 @@ from core.agreement import (
     ReportDuty,
     ReviewPolicy,
 )
-from core.calendar import Offset, WorkCalendar
+from core.calendar import DateOutOfRange, Offset, WorkCalendar, check_day
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -86,6 +87,14 @@ INDICATOR_KEYS = {"id", "label", "kind", "at_most"}
 REVIEW_KEYS = {"every_years", "due", "rotation", "final_host", "report_due"}
 LADDER_KEYS = {"send_at", "steps"}
 STEP_KEYS = {"at", "action", "to"}
+
+
+def _password_of(url: str) -> str | None:
+    """The password of an URL's `user:password@` part, if it has one."""
+    try:
+        return urlsplit(url).password or None
+    except ValueError:  # a port that is not a number: whatever Apprise makes of it
+        return None
 
 
 def mask_secret(text: str) -> str:
@@ -154,7 +163,10 @@ class _Reader:
         try:
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
                 raise ValueError
-            return date.fromisoformat(t)
+            return check_day(date.fromisoformat(t))
+        except DateOutOfRange as exc:
+            self.p.add(pair[0], f"{what}: {exc}")
+            return None
         except ValueError:
             self.p.add(pair[0], f"{what} '{t}' is not a date written YYYY-MM-DD")
             return None
@@ -380,6 +392,10 @@ def _read_contact(node: Node, r: _Reader, label: str) -> Contact | None:
             t = text_of(ch)
             if t is None or not t.strip():
                 r.p.add(ch, f"{label}: a channel must be an Apprise URL or a channel name")
+            elif "://" in t and _password_of(t.strip()):
+                r.p.add(ch, f"{label}: channel '{mask_secret(t.strip())}' has a password written "
+                        "in the agreement file; put the URL in the configuration ([channels] "
+                        "NAME = \"...\", see docs/notifications.md) and write NAME here")
             elif "://" in t or t.strip() in r.options.channels:
                 channels.append(t.strip())
             else:
@@ -492,7 +508,10 @@ def _read_due(pair: tuple[Node, Node] | None, r: _Reader, what: str, every: str 
         return t
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
         try:
-            date.fromisoformat(t)
+            check_day(date.fromisoformat(t))
+        except DateOutOfRange as exc:
+            r.p.add(key, f"{what}: due: {exc}")
+            return None
         except ValueError:
             r.p.add(key, f"{what}: due '{t}' is not a valid date")
             return None

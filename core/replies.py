@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from yaml.nodes import Node
 
-from core.calendar import parse_instant
+from core.calendar import DateOutOfRange, check_day, parse_instant
 from core.yamlnodes import Problem, Problems, compose, entries, items, scalar_value, text_of
 
 STATUSES = ("done", "in_progress", "blocked", "extension")
@@ -62,6 +62,8 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
         t = text_of(found["at"][1])
         try:
             at = parse_instant(t or "", tz)
+        except DateOutOfRange as exc:
+            p.add(found["at"][0], f"{what}: at: {exc}")
         except ValueError:
             p.add(found["at"][0], f"{what}: at {t!r} is not an ISO date-time "
                   "(e.g. 2022-12-01T10:00:00+07:00)")
@@ -74,7 +76,10 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
     if "until" in found:
         t = text_of(found["until"][1])
         try:
-            until = date.fromisoformat(t or "")
+            until = check_day(date.fromisoformat(t or ""))
+        except DateOutOfRange as exc:
+            p.add(found["until"][0], f"{what}: until: {exc}")
+            ok = False
         except ValueError:
             p.add(found["until"][0], f"{what}: until {t!r} is not a date written YYYY-MM-DD")
             ok = False

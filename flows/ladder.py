@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import cast
 from uuid import UUID
 
@@ -14,15 +15,17 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant, zone
 from flows import work
 from flows.late import too_late
-from flows.review import describe, publish_dossier, run_steps
+from flows.review import describe, publish_dossier
 from flows.view import (
     artifact_key,
+    fenced,
     summary_markdown,
     summary_sentence,
     sweep_rows,
@@ -47,21 +50,72 @@ def _day(app: App, at: str) -> str:
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def fire_steps(at: str, agreement: str | None) -> list[FiredItem]:
-    """Record the ladder steps due at `at` and their messages, once."""
+def fire_steps(at: str, agreement: str | None) -> tuple[list[FiredItem], list[work.Failure]]:
+    """Record the ladder steps due at `at` and their messages, once; an agreement whose
+    steps cannot be fired is returned as a failure (the others' are recorded)."""
     app = bootstrap()
-    return work.fire_steps(app, _now(app, at), agreement, flow_run.get_id())
+    now, run = _now(app, at), flow_run.get_id()
+    if agreement is None:
+        return work.fire_steps_each(app, now, run)
+    items, failure = work.isolated(agreement, "ladder",
+                                   lambda: work.fire_steps(app, now, agreement, run))
+    return items or [], [failure] if failure else []
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def deliver() -> SendReport:
+def review_steps(codes: list[str], at: str
+                 ) -> tuple[dict[str, list[cycle.StepDone]], list[work.Failure]]:
+    """Each agreement's review steps due at `at`; one that fails is returned as a failure."""
+    app = bootstrap()
+    return work.review_each(app, codes, _now(app, at))
+
+
+def show_failures(app: App, failures: list[work.Failure]) -> None:
+    """Failed agreements, said out loud: an error line each in the run's log, an artifact
+    in the Prefect UI, and a message to each one's convener coordinators (outbox)."""
+    if not failures:
+        return
+    logger = get_run_logger()
+    for f in failures:
+        logger.error("Lỗi, các chương trình khác vẫn tiếp tục / failed, the others went on: %s",
+                     f.line())
+    work.report_failures(app, failures, app.now())
+    create_markdown_artifact(
+        "# Chương trình gặp lỗi / Agreements that failed\n\n"
+        "Các chương trình khác vẫn được xử lý; lần chạy sau sẽ thử lại. / The other "
+        "agreements were processed; the next run tries again.\n\n"
+        + fenced("\n".join(f.line() for f in failures)),
+        key="failures", description=f"{len(failures)} chương trình lỗi / agreements failed")
+
+
+def outcome(app: App, done: str, report: SendReport,
+            failures: list[work.Failure]) -> State:
+    """The run's final state, as honest as its log: Failed when an agreement's work
+    failed or when every message it tried to send failed (docs/flows.md)."""
+    line = work.delivery_line(report, work.waiting(app))
+    get_run_logger().info(line)
+    if failures:
+        return Failed(message=f"{done}; {len(failures)} chương trình lỗi / agreements failed: "
+                              + "; ".join(f.line() for f in failures[:5]) + f"; {line}")
+    if work.nothing_delivered(report):
+        return Failed(message=f"{done}; không gửi được thư nào / nothing delivered; {line}")
+    return Completed(message=f"{done}; {line}")
+
+
+@task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
+def deliver(wait_leases: bool = False) -> SendReport:
     """Hand due messages to the mail server and channels (the outbox retries failures).
 
     On the wall clock, whatever time the run fires for: leases and retry times must mean
     the same to every sender (a run started late must not claim with a lease that another
-    sender already sees as expired)."""
+    sender already sees as expired). `wait_leases` (the sweep, the start-up one
+    included): then wait out rows other senders claimed and deliver them too, so rows a
+    killed sender held go out within a lease, not at the next ladder day."""
     app = bootstrap()
-    return work.deliver(app, app.now(), worker=f"flow-{flow_run.get_id()}")
+    worker = f"flow-{flow_run.get_id()}"
+    if wait_leases:
+        return work.deliver_after_leases(app, worker)
+    return work.deliver(app, app.now(), worker=worker)
 
 
 @task
@@ -82,37 +136,44 @@ def publish_view(app: App, code: str, at: str) -> None:
 
 
 @flow(name="ladder", log_prints=False)
-def ladder(agreement: str, at: str | None = None) -> int:
-    """Fire one agreement's due ladder steps at `at`, send the messages, show the result."""
+def ladder(agreement: str, at: str | None = None) -> int | State:
+    """Fire one agreement's due ladder steps at `at`, send the messages, show the result.
+
+    Its final state says what was delivered (`outcome`)."""
     logger = get_run_logger()
     if too_late("nhắc việc", agreement):
         return 0
     app = bootstrap()
     when = _now(app, at).isoformat()
-    items = fire_steps(when, agreement)
+    items, failures = fire_steps(when, agreement)
+    show_failures(app, failures)
     report = deliver()
-    publish(agreement, when)
-    logger.info(summary_sentence([i.action for i in items], agreement))
-    logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
-                report.retried, report.dead)
-    return len(items)
+    if not failures:
+        publish(agreement, when)
+    sentence = summary_sentence([i.action for i in items], agreement)
+    logger.info(sentence)
+    state = outcome(app, sentence, report, failures)
+    return len(items) if state.is_completed() else state
 
 
 @flow(name="sweep")
-def sweep(at: str | None = None, send: bool = True) -> int:
+def sweep(at: str | None = None, send: bool = True) -> int | State:
     """Catch up every agreement: fire whatever is due (missed runs included), do review
     steps whose time has passed, send, show.
 
     One batch for all agreements (a task per agreement would cost Prefect ~50 ms each).
-    The sweep's table artifact lists every agreement it did something for; per-agreement
-    artifacts are published for PUBLISH_AT_MOST of them, the most activity first.
+    An agreement whose ladder, review or view fails is set aside, recorded and reported
+    (`show_failures`): the others' work goes on. The sweep's table artifact lists every
+    agreement it did something for; per-agreement artifacts are published for
+    PUBLISH_AT_MOST of them, the most activity first. Its final state says what was
+    delivered (`outcome`).
     """
     logger = get_run_logger()
     app = bootstrap()
     when = _now(app, at).isoformat()
     progress = cast(UUID, create_progress_artifact(
         0.0, key="sweep-progress", description="Tiến độ quét / sweep progress"))
-    items = fire_steps(when, None)
+    items, failures = fire_steps(when, None)
     update_progress_artifact(progress, 40.0)
     by_agreement: dict[str, list[str]] = {}
     for item in items:
@@ -121,24 +182,33 @@ def sweep(at: str | None = None, send: bool = True) -> int:
         logger.info(summary_sentence(actions, code))
     with app.session() as s:
         reviews_due = cycle.due_codes(s, app, datetime.fromisoformat(when))
-    for code in reviews_due:  # review milestones missed while nothing ran
-        done = run_steps(code, when)
-        for step in done:
-            if step.assembled is not None:
-                publish_dossier(step)
-        logger.info(describe(code, done))
+    if reviews_due:  # review milestones missed while nothing ran
+        reviewed, review_failures = review_steps(reviews_due, when)
+        failures += review_failures
+        for code, done in reviewed.items():
+            for step in done:
+                if step.assembled is not None:
+                    publish_dossier(step)
+            logger.info(describe(code, done))
     update_progress_artifact(progress, 60.0)
-    report = deliver() if send else SendReport()
+    failed = {f.code for f in failures}
+    active = work.active_codes(app)
+    busiest = sorted(by_agreement, key=lambda c: (-len(by_agreement[c]), c))
+    for code in (busiest + [c for c in active if c not in by_agreement])[:PUBLISH_AT_MOST]:
+        if code in failed:
+            continue
+        _, failure = work.isolated(code, "view", partial(publish_view, app, code, when))
+        failures += [failure] if failure else []
+    show_failures(app, failures)  # before sending: the coordinators' messages go now
+    report = deliver(wait_leases=True) if send else SendReport()
     update_progress_artifact(progress, 80.0)
     create_table_artifact(sweep_rows(by_agreement) or [{"Chương trình / Agreement": "—"}],
                           key="sweep-activity",
                           description=f"Quét {_day(app, when)}: các chương trình có bước "
                                       f"nhắc việc / agreements with ladder steps")
-    active = work.active_codes(app)
-    busiest = sorted(by_agreement, key=lambda c: (-len(by_agreement[c]), c))
-    for code in (busiest + [c for c in active if c not in by_agreement])[:PUBLISH_AT_MOST]:
-        publish_view(app, code, when)  # the most activity first, then the others
     update_progress_artifact(progress, 100.0)
-    logger.info("Quét %d chương trình: %d bước, %d thư đã gửi", len(active), len(items),
-                report.sent)
-    return len(items)
+    said = f"Quét {len(active)} chương trình: {len(items)} bước / swept {len(active)} " \
+           f"agreements: {len(items)} steps"
+    logger.info(said)
+    state = outcome(app, said, report, failures)
+    return len(items) if state.is_completed() else state

@@ -10,9 +10,12 @@ and table artifacts beside it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
@@ -27,10 +30,15 @@ BACKOFF = exponential_backoff(backoff_factor=5)
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def run_steps(code: str, at: str) -> list[cycle.StepDone]:
-    """Do the agreement's review steps due at `at`, each once (the stored stage says)."""
+def run_steps(code: str, at: str) -> tuple[list[cycle.StepDone], work.Failure | None]:
+    """Do the agreement's review steps due at `at`, each once (the stored stage says).
+
+    A failure of the agreement's own is returned (retrying would fail the same way);
+    a database error is raised, for the task's retries."""
     app = bootstrap()
-    return cycle.run_due(app, code, parse_instant(at, "Asia/Ho_Chi_Minh"))
+    done, failure = work.isolated(code, "review", partial(
+        cycle.run_due, app, code, parse_instant(at, "Asia/Ho_Chi_Minh")))
+    return done or [], failure
 
 
 @task
@@ -61,19 +69,27 @@ def describe(code: str, done: list[cycle.StepDone]) -> str:
 
 
 @flow(name="review")
-def review(agreement: str, at: str | None = None) -> list[str]:
-    """Run the agreement's review steps due at `at`, send their messages, show the dossier."""
+def review(agreement: str, at: str | None = None) -> list[str] | State:
+    """Run the agreement's review steps due at `at`, send their messages, show the dossier.
+
+    A failure of the steps is recorded and reported to the convener's coordinators
+    (`flows.ladder.show_failures`); the run ends Failed then, or when every message it
+    tried to send failed (`flows.ladder.outcome`)."""
+    from flows.ladder import outcome, show_failures
+
     logger = get_run_logger()
     if too_late("đánh giá", agreement):
         return []
     app = bootstrap()
-    when = (parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()).isoformat()
-    done = run_steps(agreement, when)
-    for step in done:
+    now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    done, failure = run_steps(agreement, now.isoformat())
+    failures = [failure] if failure else []
+    for step in done or []:
         if step.assembled is not None:
             publish_dossier(step)
+    show_failures(app, failures)
     report = work.deliver(app, app.now(), worker=f"review-{flow_run.get_id()}")
-    logger.info(describe(agreement, done))
-    logger.info("Thư đã gửi: %d, chờ gửi lại: %d, không gửi được: %d", report.sent,
-                report.retried, report.dead)
-    return [f"{d.cycle}:{d.step}" for d in done]
+    sentence = describe(agreement, done or [])
+    logger.info(sentence)
+    state = outcome(app, sentence, report, failures)
+    return [f"{d.cycle}:{d.step}" for d in done or []] if state.is_completed() else state

@@ -55,15 +55,17 @@ def cell(text: str) -> str:
 
 
 def summary_sentence(actions: Sequence[str], code: str, language: str = "vi") -> str:
-    """'Đã gửi 3 lời nhắc, 1 chuyển cấp cho QT-KHKT-2021-2025'."""
+    """'Đã lập 3 lời nhắc, 1 chuyển cấp cho QT-KHKT-2021-2025': the steps fired and their
+    messages put in the outbox, not what was delivered (`work.delivery_line` says that)."""
     counts = Counter(actions)
     names = ACTIONS_VI if language == "vi" else ACTIONS_EN
     parts = [f"{counts[a]} {names[a]}" for a in ("request", "remind", "escalate") if counts[a]]
     if language == "vi":
-        return f"Đã gửi {', '.join(parts)} cho {code}" if parts else \
+        return f"Đã lập {', '.join(parts)} cho {code}" if parts else \
             f"Không có bước nhắc việc nào đến hạn cho {code}"
     plural = [p + ("s" if not p.startswith("1 ") else "") for p in parts]
-    return f"Sent {', '.join(plural)} for {code}" if parts else f"No ladder step due for {code}"
+    return f"Prepared {', '.join(plural)} for {code}" if parts else \
+        f"No ladder step due for {code}"
 
 
 def sweep_rows(by_agreement: Mapping[str, Sequence[str]]) -> list[dict[str, object]]:

@@ -88,8 +88,8 @@ class AgreementSummary:
 def agreements_summary(s: Session, at: datetime) -> list[AgreementSummary]:
     from models.tables import Party
 
-    parties: dict[int | None, int] = {
-        a: n for a, n in s.execute(select(Party.agreement_id, sa.func.count()).where(
+    parties: dict[int | None, int] = {r[0]: r[1] for r in s.execute(
+        select(Party.agreement_id, sa.func.count()).where(
             col(Party.active), ~col(Party.observer)).group_by(col(Party.agreement_id)))}
     is_open = col(Obligation.status) == "open"
     counts = {r[0]: r[1:] for r in s.execute(select(

@@ -12,7 +12,6 @@ The caller owns the transaction (use `app.session(write=True)`).
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from sqlmodel import Session, col, select
 from config.bootstrap import App
 from core.calendar import end_of_day
 from core.ladder import extended_due
+from core.numbers import ValueRefused, parse_value
 from models.ladder_state import load_stored, reschedule
 from models.tables import Agreement, Commitment, Obligation, Reply
 
@@ -52,7 +52,8 @@ class Attachment:
 
 def check_values(indicators: list[dict[str, Any]], values: dict[str, Any]) -> tuple[
         dict[str, int | float | str], dict[str, str]]:
-    """Indicator values typed by kind and checked against `at_most`; (clean, errors)."""
+    """Indicator values typed by kind, bounded (core.numbers) and checked against
+    `at_most`; (clean, errors)."""
     clean: dict[str, int | float | str] = {}
     errors: dict[str, str] = {}
     kinds = {i["id"]: i for i in indicators}
@@ -63,30 +64,10 @@ def check_values(indicators: list[dict[str, Any]], values: dict[str, Any]) -> tu
             continue
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
-        kind = ind["kind"]
-        if kind == "text":
-            clean[key] = str(raw).strip()
-            continue
         try:
-            number = float(str(raw).replace(",", ".").replace(" ", "")) \
-                if isinstance(raw, str) else float(raw)
-            if not math.isfinite(number) or isinstance(raw, bool):
-                raise ValueError
-        except ValueError:
-            errors[key] = "Phải là một số / must be a number"
-            continue
-        if kind == "count":
-            if number < 0 or number != int(number):
-                errors[key] = "Phải là số nguyên không âm / must be a whole number ≥ 0"
-                continue
-            clean[key] = int(number)
-        elif kind == "percent":
-            if not 0 <= number <= 100:
-                errors[key] = "Phải từ 0 đến 100 / must be between 0 and 100"
-                continue
-            clean[key] = int(number) if number == int(number) else number
-        else:
-            clean[key] = int(number) if number == int(number) else number
+            clean[key] = parse_value(ind["kind"], raw)
+        except ValueRefused as exc:
+            errors[key] = str(exc)
     for ind in indicators:
         limit = ind.get("at_most")
         v, cap = clean.get(ind["id"]), clean.get(limit) if limit else None

@@ -16,11 +16,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from babel.numbers import format_decimal
 from sqlmodel import Session, select
 
 from config.bootstrap import App
 from core.calendar import zone
+from core.numbers import show_number
 from models.links import token_of
 from models.tables import (
     Agreement,
@@ -41,7 +41,7 @@ KINDS = ("submission", "extension_request", "decision")
 def _value(v: Any, language: str) -> str:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return str(v)
-    return format_decimal(v, locale=language)
+    return show_number(v, language)
 
 
 def describe(s: Session, reply: Reply, language: str) -> dict[str, Any]:

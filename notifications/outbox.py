@@ -366,7 +366,7 @@ def build_message(s: Session, app: App, group: list[OutboxMessage], now: datetim
             "party": party.name if party else "?", "role": target.role if target else "?",
             "attempts": first.context.get("attempts"), "error": first.context.get("error"),
             "agreement_code": code or ""})
-    elif first.context.get("type") in ("host_notice", "dossier", "receipt"):
+    elif first.context.get("type") in ("host_notice", "dossier", "receipt", "failure"):
         context = dict(first.context, recipient=name, sender=sender)
         if "link_id" in context:
             link = s.get(Link, context["link_id"])

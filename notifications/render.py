@@ -14,8 +14,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-KINDS = ("ladder", "undeliverable", "host_notice", "dossier", "submission", "extension_request",
-         "decision", "receipt")
+KINDS = ("ladder", "undeliverable", "failure", "host_notice", "dossier", "submission",
+         "extension_request", "decision", "receipt")
 
 _text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                         undefined=StrictUndefined, keep_trailing_newline=False)

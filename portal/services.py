@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from babel.numbers import format_decimal
 from sqlmodel import Session
 
 from config.bootstrap import App
-from core.calendar import zone
+from core.calendar import DateOutOfRange, check_day, zone
+from core.numbers import show_number
 from models.links import LinkRefused, hash_token, resolve
 from models.replies import Attachment, record_reply_once
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, Party, Reply
@@ -260,7 +260,9 @@ def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime
     until: date | None = None
     if form.get("until", "").strip():
         try:
-            until = date.fromisoformat(form["until"].strip())
+            until = check_day(date.fromisoformat(form["until"].strip()))
+        except DateOutOfRange as exc:
+            errors["until"] = str(exc)
         except ValueError:
             errors["until"] = "Ngày không hợp lệ / not a date"
     values = {i["id"]: form.get(f"v-{i['id']}", "") for i in view.indicators}
@@ -315,4 +317,4 @@ def receipt_rows(view: View, reply: Reply, now: datetime) -> list[dict[str, Any]
 def _shown(v: Any, language: str) -> str:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return str(v)
-    return format_decimal(v, locale=language)
+    return show_number(v, language)

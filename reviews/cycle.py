@@ -25,10 +25,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from config.bootstrap import App
+from core.agreement import DEFAULT_LADDER
 from core.calendar import local_instant
 from core.dossier import UnknownCycle
 from core.ladder import ladder_from_timing
-from models.ladder_state import load_stored
+from models.ladder_state import StoredAgreementUnreadable, load_stored
 from models.links import Issued, issue
 from models.tables import Agreement, Contact, Party, Review
 from notifications.outbox import enqueue_message
@@ -304,7 +305,10 @@ def pending(s: Session, app: App, until: datetime, code: str | None = None
     out = []
     for review, agreement in s.exec(query):
         if agreement.timing is None:  # imported before timings were stored
-            send_at = load_stored(s, app, agreement).agreement.ladder.send_at
+            try:
+                send_at = load_stored(s, app, agreement).agreement.ladder.send_at
+            except StoredAgreementUnreadable:  # still listed: `run_due` fails for it
+                send_at = DEFAULT_LADDER.send_at  # alone, and the sweep reports it
         else:
             send_at = ladder_from_timing(agreement.timing).send_at
         m = milestones_for(review.meeting, send_at, agreement.timezone, app.calendar)

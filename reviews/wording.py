@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from functools import lru_cache
 
 from babel.dates import format_date
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_percent
 
 from core.calendar import zone
+from core.numbers import WIDE, show_number
 from notifications.wording import period
 
 Day = date  # `Words.date` shadows the name inside the class
@@ -183,14 +185,17 @@ class Words:
                                            dd=format_date(d, "d MMMM yyyy", locale="en"))
 
 
-@lru_cache(maxsize=4096)
 def _decimal(v: float, language: str) -> str:
-    return format_decimal(v, locale=language)
+    return show_number(v, language)
 
 
 @lru_cache(maxsize=4096)
 def _percent(v: float, language: str) -> str:
-    return format_percent(v, "#,##0.##%", locale=language)
+    try:
+        with decimal.localcontext(WIDE):
+            return format_percent(v, "#,##0.##%", locale=language)
+    except (decimal.InvalidOperation, ValueError, OverflowError):
+        return f"{v:.2%}"
 
 
 @lru_cache(maxsize=4096)

@@ -135,3 +135,23 @@ def test_english_switch(app, portal):
     r = client.get(f"/r/{token}?lang=en")
     assert "Report your progress" in r.text and "Reporting period" in r.text
     assert "Report your progress" in client.get(f"/r/{token}").text  # kept in a cookie
+
+
+def test_values_beyond_the_bound_are_a_form_error_never_a_500(app, portal):
+    """10^25 made the receipt fail (decimal.InvalidOperation: a 500); 6e24 was stored and
+    later broke the review. Values from 10^15 up are refused next to their field; the
+    largest accepted count is stored exactly (no float in between)."""
+    client, token = portal
+    for huge in ("10000000000000000000000000", "6e24", "1000000000000000", "9007199254740993"):
+        form = _form(client, token) | {"status": "done", "v-gdht-dang-ky": huge}
+        r = client.post(f"/r/{token}", data=form)
+        assert r.status_code == 422, (huge, r.status_code)
+        assert "Phải nhỏ hơn 1.000.000.000.000.000" in r.text
+    assert _replies(app) == 0
+    form = _form(client, token) | {"status": "done", "v-gdht-dang-ky": "999999999999999",
+                                   "v-gdht-dat": "999999999999998"}
+    ok = client.post(f"/r/{token}", data=form)
+    assert ok.status_code == 200 and "Đã ghi nhận" in ok.text
+    with app.session() as s:
+        assert s.exec(select(Reply)).one().values == {"gdht-dang-ky": 999999999999999,
+                                                      "gdht-dat": 999999999999998}

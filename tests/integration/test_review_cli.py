@@ -82,3 +82,38 @@ def test_review_prints_the_dossier_figures_and_writes_the_files(tmp_path: Path):
              "--at: 'hôm qua' is not an ISO date-time")):
         bad = _run(data, "review", *args)
         assert (bad.returncode, bad.stderr.strip()) == (1, message)
+
+
+def test_review_out_with_huge_values_stored_before_the_bound(tmp_path: Path):
+    """Replies of 6e24 (accepted before values were bounded) made the review fail and
+    `phoihop review --out` print a traceback (decimal.InvalidOperation summing them). Such
+    rows still build their dossier."""
+    import sqlalchemy as sa
+
+    from models.tables import Reply
+
+    data = tmp_path / "data"
+    agreement, _ = load_agreement(QT.read_bytes(), str(QT))
+    clock = FixedClock(local_instant(agreement.signed_on, time(0, 0), agreement.timezone))
+    app = bootstrap(Settings(data_dir=data), clock=clock)
+    upgrade(app.engine)
+    import_agreement(app, QT.read_bytes(), str(QT))
+    plan = expand(agreement, CAL)
+    replies, _ = load_replies(QT_REPLIES.read_bytes(), "r", agreement.timezone,
+                              {o.id for o in plan.obligations})
+    record(app, replies)
+    with app.session(write=True) as s:
+        table = Reply.__table__  # type: ignore[attr-defined]
+        ids = [r for (r,) in s.execute(sa.select(table.c.id).where(
+            table.c["values"].is_not(None)).order_by(table.c.id))]
+        assert len(ids) >= 2
+        for rid in ids:
+            stored = s.execute(sa.select(table.c["values"]).where(table.c.id == rid)).scalar()
+            s.execute(sa.update(table).where(table.c.id == rid).values(
+                values={k: 6e24 for k in stored}))
+    app.engine.dispose()
+    built = _run(data, "review", "QT-KHKT-2021-2025", "--cycle", "1", "--at", AT, "--out",
+                 str(tmp_path / "out"))
+    assert built.returncode == 0, built.stderr
+    assert "Traceback" not in built.stderr + built.stdout
+    assert (tmp_path / "out" / "QT-KHKT-2021-2025_ky-1_chinh-thuc.docx").stat().st_size > 0

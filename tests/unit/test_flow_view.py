@@ -31,9 +31,9 @@ def test_summary_keeps_partner_text_inside_code_blocks():
 
 def test_coordinator_sentences():
     assert summary_sentence(["remind", "remind", "remind", "escalate"], "QT") == \
-        "Đã gửi 3 lời nhắc, 1 chuyển cấp cho QT"
+        "Đã lập 3 lời nhắc, 1 chuyển cấp cho QT"
     assert summary_sentence([], "QT") == "Không có bước nhắc việc nào đến hạn cho QT"
-    assert summary_sentence(["request", "request"], "QT", "en") == "Sent 2 requests for QT"
+    assert summary_sentence(["request", "request"], "QT", "en") == "Prepared 2 requests for QT"
 
 
 def test_sweep_rows_count_what_was_sent_per_agreement():
