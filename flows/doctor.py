@@ -4,7 +4,8 @@ runs against a running stack, and the watch on Prefect's server log.
 Each check answers one question a coordinator would otherwise find out days later: does
 Prefect's scheduler create the daily sweep's runs, does a worker poll the pool, does the
 portal answer, does the mail server accept a connection, is the database at the current
-migration. A failed check names the log to read and the likely cause.
+migration, and is it sound (`models.integrity`). A failed check names the log to read and
+the likely cause.
 """
 
 from __future__ import annotations
@@ -200,10 +201,16 @@ def check_database(settings: Settings) -> Check:
     import sqlalchemy as sa
 
     from config.bootstrap import make_engine
+    from models.integrity import check
     from models.migrate import current_and_head
 
     engine = make_engine(settings.db_url)
     try:
+        damage = check(engine)
+        if damage:
+            return Check("Cơ sở dữ liệu bị hỏng", "The database is damaged", False,
+                         f"{damage[0]}; không sửa tự động: khôi phục từ bản sao lưu",
+                         f"{damage[0]}; nothing is repaired: restore it from a backup")
         current, head = current_and_head(engine)
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0][:160]
