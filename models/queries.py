@@ -31,7 +31,11 @@ class ObligationRow:
     timezone: str
 
     def shown_status(self, at: datetime) -> str:
-        return "overdue" if self.status == "open" and self.deadline <= at else self.status
+        """The status `--status` filters by: an open obligation is `overdue` or `upcoming`
+        at `at` (the filter `open` takes both)."""
+        if self.status == "open":
+            return "overdue" if self.deadline <= at else "upcoming"
+        return self.status
 
 
 def _filtered(agreement: str | None, party: str | None, status: str | None,
@@ -57,9 +61,11 @@ def _filtered(agreement: str | None, party: str | None, status: str | None,
 
 
 def list_obligations(s: Session, *, at: datetime, agreement: str | None = None,
-                     party: str | None = None, status: str | None = None, limit: int = 100,
-                     offset: int = 0) -> tuple[list[ObligationRow], int]:
-    """A page of obligations sorted by deadline then id, and how many match in all."""
+                     party: str | None = None, status: str | None = None,
+                     limit: int | None = 100, offset: int = 0
+                     ) -> tuple[list[ObligationRow], int]:
+    """A page of obligations sorted by deadline then id (`limit=None`: all of them), and
+    how many match in all."""
     q = _filtered(agreement, party, status, at)
     total = s.execute(select(sa.func.count()).select_from(q.subquery())).scalar_one()
     page = s.execute(q.order_by(col(Obligation.deadline), col(Obligation.key))
