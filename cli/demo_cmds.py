@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from cli.common import console, fail, read_bytes, show_date, tr
+from cli.common import FullTable, console, fail, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
 from config.settings import load_settings
@@ -100,7 +99,7 @@ def show_today(app: App, today: date) -> None:
          len(due_soon)),
         (tr("Đã nộp", "Submitted"), done, n_done),
     ):
-        table = Table(title=f"{title} ({len(rows)}/{total})", title_justify="left")
+        table = FullTable(title=f"{title} ({len(rows)}/{total})", title_justify="left")
         for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),
                     tr("Nội dung", "Commitment"), tr("Kỳ", "Period"), tr("Trạng thái", "Status"),
                     tr("Bậc", "Rung")):
