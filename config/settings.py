@@ -61,11 +61,12 @@ class MailTransport(BaseModel):
     timeout_seconds: float = 20.0
 
     def masked(self) -> str:
-        """`smtp://user:***@host:port` (`user@host` as a user name kept whole, the password
-        never shown)."""
+        """`smtp://user:***@host:port`, the password never shown."""
+        from urllib.parse import quote
+
         user = ""
-        if self.username:
-            user = self.username + (":***" if self.password else "") + "@"
+        if self.username:  # an e-mail address as user name: `user%40host`, a valid URL
+            user = quote(self.username, safe="") + (":***" if self.password else "") + "@"
         return f"smtp://{user}{self.host}:{self.port}"
 
 
