@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,8 @@ from babel.dates import format_date
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
+from typer import Typer
+from typer.core import TyperCommand
 
 from config.bootstrap import App, bootstrap
 from config.settings import ConfigError
@@ -41,6 +44,25 @@ def inert(cell: RenderableType | None) -> RenderableType:
     if cell is None:
         return Text("")
     return Text(cell) if isinstance(cell, str) else cell
+
+
+class PlainUsage(TyperCommand):
+    """Usage lines with the arguments' names as written (`FILE...`), not typer's
+    `{FILE}...` for a required one."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", piece)
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+def plain_usage(app: Typer) -> None:
+    """Every command of `app` (and of its sub-groups) with `PlainUsage`."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = PlainUsage
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            plain_usage(group.typer_instance)
 
 
 class FullTable(Table):

@@ -36,7 +36,7 @@ FileArg = Annotated[Path, typer.Argument(help="An agreement file.", metavar="FIL
 
 
 def validate(files: Annotated[list[Path], typer.Argument(
-        help="Agreement files.", metavar="FILE...")]) -> None:
+        help="Agreement files.", metavar="FILE")]) -> None:
     """Check agreement files against the format without touching any database; every file
     is checked, a missing one included."""
     bad = False

@@ -16,7 +16,7 @@ from cli import (
     review_cmds,
     store_cmds,
 )
-from cli.common import Failure, exit_on_failure, tr
+from cli.common import Failure, exit_on_failure, plain_usage, tr
 
 app = typer.Typer(
     name="phoihop",
@@ -34,6 +34,7 @@ demo_cmds.register(app)
 flow_cmds.register(app)
 portal_cmds.register(app)
 review_cmds.register(app)
+plain_usage(app)
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ def status_label(status: str) -> str:
     return tr(STATUS_VI.get(status, status), status)
 
 
-FilesArg = Annotated[list[Path], typer.Argument(help="Agreement files.", metavar="FILE...")]
+FilesArg = Annotated[list[Path], typer.Argument(help="Agreement files.", metavar="FILE")]
 
 
 def import_(
