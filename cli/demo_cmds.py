@@ -18,7 +18,7 @@ from cli.common import FullTable, console, fail, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
 from config.settings import load_settings
-from core.calendar import local_instant, zone
+from core.calendar import iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
@@ -93,11 +93,13 @@ def show_today(app: App, today: date) -> None:
         upcoming, _ = list_obligations(s, at=now, status="upcoming", limit=500)
         done, n_done = list_obligations(s, at=now, status="submitted", limit=8)
     due_soon = [r for r in upcoming if r.deadline <= soon]
-    for title, rows, total in (
-        (tr("Quá hạn", "Overdue"), overdue, n_overdue),
+    at = iso(now, TZ)
+    env = f"PHOIHOP_DATA_DIR={app.settings.data_dir} "  # the demo's own data dir
+    for title, rows, total, status in (
+        (tr("Quá hạn", "Overdue"), overdue, n_overdue, "overdue"),
         (tr("Đến hạn trong 30 ngày tới", "Due in the next 30 days"), due_soon[:12],
-         len(due_soon)),
-        (tr("Đã nộp", "Submitted"), done, n_done),
+         len(due_soon), "upcoming"),
+        (tr("Đã nộp", "Submitted"), done, n_done, "submitted"),
     ):
         table = FullTable(title=f"{title} ({len(rows)}/{total})", title_justify="left")
         for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),
@@ -109,7 +111,12 @@ def show_today(app: App, today: date) -> None:
                           r.label, status_label(r.shown_status(now)),
                           "—" if r.last_step is None else str(r.last_step))
         console.print(table)
-    print_next_steps(app, now)
+        if len(rows) < total:  # what the table leaves out, and how to see it
+            see = f"{env}phoihop obligations --status {status} --at {at} --all"
+            console.print(tr(f"Còn {total - len(rows)} dòng nữa; xem hết: {see}",
+                             f"{total - len(rows)} more rows; to see them all: {see}"),
+                          markup=False, highlight=False, soft_wrap=True)
+    print_next_steps(app, now, env=env)
 
 
 def demo(
@@ -124,7 +131,8 @@ def demo(
     try:
         day = date.fromisoformat(today) if today else datetime.now(zone(TZ)).date()
     except ValueError:
-        fail(f"--today: {today!r} is not a date written YYYY-MM-DD")
+        fail(tr(f"--today: {today!r} không phải ngày viết YYYY-MM-DD",
+                f"--today: {today!r} is not a date written YYYY-MM-DD"))
     base = load_settings()
     settings = base.model_copy(update={"data_dir": base.data_dir / "demo", "database_url": None})
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,13 @@ from cli.common import (
 from config.bootstrap import App
 from core.calendar import iso, parse_instant, zone
 from models.migrate import upgrade
-from models.queries import LISTABLE, agreements_summary, list_obligations, next_steps
+from models.queries import (
+    LISTABLE,
+    agreements_summary,
+    count_next_steps,
+    list_obligations,
+    next_steps,
+)
 from models.store import ImportRejected, RegistrationRefused, import_many
 from notifications import events
 
@@ -212,11 +218,15 @@ def obligations(
             "add --all to see them all, or --limit N."), markup=False, highlight=False)
 
 
-def print_next_steps(app: App, after: datetime, limit: int = 15) -> None:
+def print_next_steps(app: App, after: datetime, limit: int = 15, env: str = "") -> None:
+    """The next `limit` steps the ladder sends, and how many are planned in all (`env`:
+    what the command that lists the rest needs before it, e.g. the demo's data dir)."""
     with app.session() as s:
         steps = next_steps(s, after, limit)
-    table = FullTable(title=tr("Bước nhắc việc sắp gửi", "What the ladder sends next"),
-                  title_justify="left")
+        total = count_next_steps(s, after)
+    table = FullTable(title=tr(f"Bước nhắc việc sắp gửi ({len(steps)}/{total}, sớm nhất trước)",
+                               f"What the ladder sends next ({len(steps)}/{total}, "
+                               "soonest first)"))
     for col in (tr("Lúc", "At"), tr("Chương trình", "Agreement"), tr("Nghĩa vụ", "Obligation"),
                 tr("Bên", "Party")):
         table.add_column(col)
@@ -225,6 +235,11 @@ def print_next_steps(app: App, after: datetime, limit: int = 15) -> None:
         table.add_row(f"{show_date(local.date())} {local:%H:%M}", st.agreement, st.obligation,
                       st.party)
     console.print(table)
+    if len(steps) < total:
+        see = f"{env}phoihop obligations --status open --all"
+        console.print(tr(f"Còn {total - len(steps)} bước nữa, của các nghĩa vụ đang mở: {see}",
+                         f"{total - len(steps)} more, of the open obligations: {see}"),
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)

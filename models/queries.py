@@ -132,3 +132,9 @@ def next_steps(s: Session, after: datetime, limit: int = 20) -> list[NextStep]:
                      .where(col(Obligation.status) == "open", col(Obligation.next_fire) >= after)
                      .order_by(col(Obligation.next_fire), col(Obligation.key)).limit(limit)).all()
     return [NextStep(*r) for r in rows]
+
+
+def count_next_steps(s: Session, after: datetime) -> int:
+    """How many open obligations have a step still to send at or after `after`."""
+    return int(s.execute(sa.select(sa.func.count()).select_from(Obligation).where(
+        col(Obligation.status) == "open", col(Obligation.next_fire) >= after)).scalar_one())

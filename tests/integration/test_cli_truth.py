@@ -259,3 +259,26 @@ def test_review_files_follow_the_language_and_the_date_line_is_at(tmp_path):
               str(tmp_path / "vi"))
     html = next((tmp_path / "vi").glob("*.html")).read_text(encoding="utf-8")
     assert vi.returncode == 0 and "ngày 20 tháng 12 năm 2022" in html
+
+
+def test_the_demo_tables_say_what_they_leave_out_and_how_to_see_it(tmp_path):
+    """19.6: each demo table that shows fewer rows than it counts prints the command that
+    lists them all, and that command lists exactly that many."""
+    out = _run(tmp_path, "demo", "--no-server", "--today", "2024-12-13", lang="en")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    overdue = next(line for line in lines if line.startswith("Overdue ("))
+    shown, total = map(int, re.findall(r"\((\d+)/(\d+)\)", overdue)[0])
+    assert shown < total
+    hint = next(line for line in lines if line.startswith(f"{total - shown} more rows; "))
+    words = hint.split(": ", 1)[1].split()
+    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("--"))
+    args = [w for w in words if w not in [f"{k}={v}" for k, v in env.items()]][1:]
+    assert args[:3] == ["obligations", "--status", "overdue"] and "--all" in args
+    listed = _run(Path(env["PHOIHOP_DATA_DIR"]), *args, "--json", lang="en")
+    assert json.loads(listed.stdout)["total"] == total == len(
+        json.loads(listed.stdout)["obligations"])
+    steps = next(line for line in lines if line.startswith("What the ladder sends next ("))
+    shown, total = map(int, re.findall(r"\((\d+)/(\d+)", steps)[0])
+    assert shown < total and any(line.startswith(f"{total - shown} more, of the open")
+                                 for line in lines)
