@@ -94,8 +94,9 @@ class AgreementSummary:
 def agreements_summary(s: Session, at: datetime) -> list[AgreementSummary]:
     from models.tables import Party
 
-    parties = dict(s.execute(select(Party.agreement_id, sa.func.count()).where(
-        col(Party.active), ~col(Party.observer)).group_by(col(Party.agreement_id))).all())
+    parties: dict[int, int] = {int(a): int(n) for a, n in s.execute(
+        select(Party.agreement_id, sa.func.count()).where(
+            col(Party.active), ~col(Party.observer)).group_by(col(Party.agreement_id))).all()}
     is_open = col(Obligation.status) == "open"
     counts = {r[0]: r[1:] for r in s.execute(select(
         Obligation.agreement_id,
@@ -108,7 +109,7 @@ def agreements_summary(s: Session, at: datetime) -> list[AgreementSummary]:
     for a in s.exec(select(Agreement).order_by(col(Agreement.code))):
         o, d, sub = counts.get(a.id, (0, 0, 0))
         out.append(AgreementSummary(a.code, a.title, a.period_start, a.period_end,
-                                    parties.get(a.id, 0), int(o or 0), int(d or 0),
+                                    parties.get(a.id or 0, 0), int(o or 0), int(d or 0),
                                     int(sub or 0), a.revision))
     return out
 
