@@ -195,8 +195,9 @@ def config_file(data_dir: Path | None = None) -> Path | None:
 
 
 # `PHOIHOP_*` variables that are not settings: read by other parts (the CLI, the
-# portal's worker processes, the test suite and the benchmarks).
-OTHER_ENV = frozenset({"PHOIHOP_CONFIG", "PHOIHOP_PORTAL_SHARED_LIMITS"})
+# portal's worker processes, scripts/scale-out.sh's database name, the test suite and the
+# benchmarks). A part that reads a new one adds it here.
+OTHER_ENV = frozenset({"PHOIHOP_CONFIG", "PHOIHOP_PORTAL_SHARED_LIMITS", "PHOIHOP_DB"})
 OTHER_ENV_PREFIXES = ("PHOIHOP_BENCH_", "PHOIHOP_TEST_", "PHOIHOP_CONCURRENCY_",
                       "PHOIHOP_MODEL_", "PHOIHOP_REQUIRE_")
 # settings whose values are free-form tables (names chosen by the user)
