@@ -115,15 +115,17 @@ def sync_cmd(
     store()
     # Before Prefect is asked anything: without a reachable API it would start a temporary
     # server of its own (and try to send telemetry), then fail with tracebacks.
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import get_current_settings
 
-    api = PREFECT_API_URL.value()
+    prefect = get_current_settings()  # the environment, then Prefect's profile
+    api = prefect.api.url
     if not api:
         fail(tr("Không có máy chủ Prefect để đồng bộ: chưa đặt PREFECT_API_URL. Hãy chạy "
                 "`phoihop up` (nó tự đồng bộ), hoặc đặt PREFECT_API_URL tới máy chủ đang chạy.",
                 "No Prefect server to sync with: PREFECT_API_URL is not set. Run `phoihop up` "
                 "(it syncs by itself), or set PREFECT_API_URL to a running server."))
-    problem = _api_problem(str(api))
+    auth = prefect.api.auth_string
+    problem = _api_problem(str(api), auth.get_secret_value() if auth else None)
     if problem:
         fail(tr(f"Không kết nối được máy chủ Prefect tại {api} ({problem}). Hãy chạy "
                 "`phoihop up`, hoặc sửa PREFECT_API_URL.",
@@ -142,16 +144,14 @@ def sync_cmd(
                      f"{result['kept']}, cancelled {result['cancelled']}."), markup=False)
 
 
-def _api_problem(api: str, timeout: float = 3.0) -> str | None:
+def _api_problem(api: str, auth: str | None, timeout: float = 3.0) -> str | None:
     """None when `<api>/health` answers 200 within `timeout` seconds, else why not (with
     the credentials of PREFECT_API_AUTH_STRING when set)."""
     import base64
-    import os
     import urllib.error
     import urllib.request
 
     request = urllib.request.Request(api.rstrip("/") + "/health")
-    auth = os.environ.get("PREFECT_API_AUTH_STRING")
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:

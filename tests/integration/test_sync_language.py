@@ -56,3 +56,21 @@ def test_sync_logs_follow_the_language_setting(prefect_harness, data, monkeypatc
     state = asyncio.run(sync(horizon_days=1, return_state=True))
     assert state.is_completed()
     assert line in _messages(state.state_details.flow_run_id, line)
+
+
+def test_phoihop_sync_reaches_a_running_prefect_api(prefect_harness, tmp_path):
+    """The one-line refusal (tests/integration/test_cli_truth.py) must not refuse a server
+    that answers: `phoihop sync` against the session's Prefect server syncs, exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOIHOP_")}
+    env.update(PHOIHOP_DATA_DIR=str(tmp_path), PHOIHOP_LANGUAGE="en",
+               PREFECT_API_URL=str(PREFECT_API_URL.value()))
+    out = subprocess.run([sys.executable, "-m", "cli.main", "sync", "--horizon-days", "1"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Planned 0, created 0, kept 0, cancelled 0." in out.stdout
