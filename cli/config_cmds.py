@@ -71,7 +71,8 @@ def config(
     s = app_context().settings  # a problem is a one-line error and exit 1 here
     path = config_file()
     if check:
-        console.print(tr("Cấu hình hợp lệ", "Settings valid") + f" ({path or 'no TOML'}).",
+        where = str(path) if path else tr("không có tệp TOML", "no TOML file")
+        console.print(tr("Cấu hình hợp lệ", "Settings valid") + f" ({where}).",
                       markup=False, highlight=False, soft_wrap=True)
         return
     table = FullTable(title=tr("Cấu hình đang dùng", "Settings in force"), title_justify="left")
