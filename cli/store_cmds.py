@@ -66,17 +66,17 @@ def import_(
     files: FilesArg,
     registered_at: Annotated[str | None, typer.Option(
         help="When the agreement was really registered (ISO, e.g. 2024-01-15 or "
-             "2024-01-15T08:00:00+07:00), for an agreement that started before phoihop: "
+             "2024-01-15T08:00:00+07:00; without an offset, in the agreement's time zone), "
+             "for an agreement that started before phoihop: "
              "items due before it are unrecorded, later ones open (overdue ones are chased). "
              "First import only; default now.")] = None,
 ) -> None:
     """Validate agreement files and store them (nothing is stored if any file is invalid)."""
     raw = [(str(p), read_bytes(p)) for p in files]
     app = store()
-    when = None
-    if registered_at is not None:
+    if registered_at is not None:  # read in each agreement's time zone by import_many
         try:
-            when = parse_instant(registered_at, "Asia/Ho_Chi_Minh")
+            parse_instant(registered_at, "UTC")
         except ValueError:
             fail(tr(f"--registered-at: {registered_at!r} không phải ngày giờ ISO "
                     "(ví dụ 2024-01-15T08:00:00+07:00)",
@@ -87,7 +87,7 @@ def import_(
         task = bar.add_task(tr("Đang nhập", "Importing"), total=len(raw))
         try:
             results = import_many(app, raw, progress=lambda _r: bar.advance(task),
-                                  registered_at=when)
+                                  registered_at=registered_at)
         except ImportRejected as exc:
             fail(str(exc) + "\n" + tr("Không lưu gì.", "Nothing was stored."))
         except RegistrationRefused as exc:

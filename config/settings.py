@@ -149,13 +149,13 @@ class Settings(BaseSettings):
 
         bad = []
         quiet = logging.getLogger("apprise")
-        level, quiet.disabled = quiet.disabled, True
+        was_disabled, quiet.disabled = quiet.disabled, True
         try:
             for name, url in v.items():
                 if apprise.Apprise.instantiate(url.get_secret_value()) is None:
                     bad.append(f"'{name}' = {mask_secret(url.get_secret_value())!r}")
         finally:
-            quiet.disabled = level
+            quiet.disabled = was_disabled
         if bad:
             raise ValueError("not an Apprise URL Apprise can use: " + ", ".join(bad))
         return v

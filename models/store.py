@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
-from core.calendar import end_of_day
+from core.calendar import end_of_day, parse_instant
 from core.expand import Plan, expand
 from core.ladder import fire_times, next_fire, timing
 from core.parse import load_agreement
@@ -102,27 +102,34 @@ def _parse_all(app: App, files: Iterable[tuple[str, bytes]]) -> list[_Parsed]:
 
 
 def import_agreement(app: App, raw: bytes, name: str,
-                     registered_at: datetime | None = None) -> ImportResult:
+                     registered_at: datetime | str | None = None) -> ImportResult:
     return import_many(app, [(name, raw)], registered_at=registered_at)[0]
 
 
 def import_many(app: App, files: Iterable[tuple[str, bytes]],
                 progress: Callable[[ImportResult], None] | None = None,
-                registered_at: datetime | None = None) -> list[ImportResult]:
+                registered_at: datetime | str | None = None) -> list[ImportResult]:
     """Validate every file, then store them all in one transaction.
 
     `registered_at`: when the agreement was really registered (adopting phoihop
     mid-period): obligations whose deadline had passed then are `unrecorded`, the later
     ones `open` (overdue ones are chased from the next tick). Only for agreements not yet
-    stored, and not in the future."""
+    stored, and not in the future. Given as ISO text, a date or a naive date-time is read
+    in each agreement's time zone (as `simulate --registered-at` reads it); text that is
+    no ISO date raises ValueError before anything is stored."""
     parsed = _parse_all(app, files)
     now = app.now()
-    if registered_at is not None and registered_at > now:
-        raise RegistrationRefused(None, None)
+    registered: dict[str, datetime | None] = {}
+    for item in parsed:
+        when = parse_instant(registered_at, item.agreement.timezone) \
+            if isinstance(registered_at, str) else registered_at
+        if when is not None and when > now:
+            raise RegistrationRefused(None, None)
+        registered[item.name] = when
     results: list[ImportResult] = []
     with app.session(write=True) as s:
         for item in parsed:
-            result = _store(s, app, item, now, registered_at)
+            result = _store(s, app, item, now, registered[item.name])
             results.append(result)
             if progress:
                 progress(result)
