@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from typer.testing import CliRunner
 
 from cli.main import app
 
@@ -73,10 +74,19 @@ def _a_mention(args: list[str]) -> bool:
         p.required for p in command.params)
 
 
-def test_every_command_example_in_the_docs_runs(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PHOIHOP_", "PREFECT_")) or k.startswith("PHOIHOP_TEST_")}
-    env.update(PHOIHOP_DATA_DIR=str(tmp_path / "data"), PREFECT_HOME=str(tmp_path / "prefect"))
+def test_every_command_example_in_the_docs_runs(tmp_path: Path, monkeypatch):
+    """In this process (typer's runner: a fresh settings load and console state for each
+    command, the real `phoihop` app), so that the docs' ~20 examples cost seconds."""
+    import cli.common
+    import cli.store_cmds
+
+    for name in [k for k in os.environ if k.startswith(("PHOIHOP_", "PREFECT_"))
+                 and not k.startswith("PHOIHOP_TEST_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PHOIHOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    monkeypatch.chdir(ROOT)
+    runner = CliRunner()
     ran = 0
     for doc, number, text in examples():
         words = shlex.split(text)
@@ -84,13 +94,32 @@ def test_every_command_example_in_the_docs_runs(tmp_path: Path):
         args = [w for w in words if not ENV.match(w)][1:]
         if args[0] in NEEDS_A_STACK or _a_mention(args):
             continue
-        out = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
-                             text=True, env={**env, **extra}, cwd=ROOT, timeout=120)
-        assert out.returncode == 0, f"{doc}:{number}: `{text}` exited {out.returncode}: " \
-                                    f"{out.stderr.strip()[-500:]}"
-        assert "Traceback" not in out.stderr, f"{doc}:{number}: {text}"
+        _fresh_process(cli.common, cli.store_cmds)
+        out = runner.invoke(app, args, env=extra)
+        assert out.exit_code == 0, f"{doc}:{number}: `{text}` exited {out.exit_code}: " \
+                                   f"{out.exception!r} {out.output[-500:]}"
         ran += 1
+    _fresh_process(cli.common, cli.store_cmds)
     assert ran >= 10
+
+
+def _fresh_process(common, store_cmds) -> None:
+    """Each command loads its settings and opens its database, as a new process does."""
+    if common._app is not None and common._app._engine is not None:
+        common._app._engine.dispose()
+    common._app = None
+    store_cmds._migrated = False
+
+
+def test_one_example_through_the_real_entry_point(tmp_path: Path):
+    """The same as a user runs it: a new process, `python -m cli.main`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOIHOP_")}
+    env.update(PHOIHOP_DATA_DIR=str(tmp_path), PHOIHOP_LANGUAGE="en")
+    readme = [e for e in examples() if e[0] == "README.md" and " validate " in f" {e[2]} "]
+    assert readme
+    out = subprocess.run([sys.executable, "-m", "cli.main", *shlex.split(readme[0][2])[1:]],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and out.stdout.count(": valid") == 2, out.stderr
 
 
 if __name__ == "__main__":  # list what the test runs
