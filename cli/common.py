@@ -47,12 +47,14 @@ def inert(cell: RenderableType | None) -> RenderableType:
 
 
 class PlainUsage(TyperCommand):
-    """Usage lines with the arguments' names as written (`FILE...`), not typer's
-    `{FILE}...` for a required one."""
+    """Usage lines with the arguments' names as written (`FILE...`, `[FILES]...`), not
+    typer's `{files}...` for a required one."""
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", piece)
-                for piece in super().collect_usage_pieces(ctx)]
+        pieces = [re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", piece)
+                  for piece in super().collect_usage_pieces(ctx)]
+        return [re.sub(r"^(\[?)([a-z][a-z_]*)(\]?(?:\.\.\.)?)$",
+                       lambda m: m[1] + m[2].upper() + m[3], piece) for piece in pieces]
 
 
 def plain_usage(app: Typer) -> None:
