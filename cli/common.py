@@ -18,7 +18,7 @@ from typer import Typer
 from typer.core import TyperCommand
 
 from config.bootstrap import App, bootstrap
-from config.settings import ConfigError
+from config.settings import ConfigError, config_file
 from core.agreement import Agreement
 from core.parse import load_agreement
 from core.replies import Reply, load_replies
@@ -101,7 +101,17 @@ def app_context() -> App:
             _app = bootstrap()
         except ConfigError as exc:
             fail(str(exc))
+        pin_config_file()
     return _app
+
+
+def pin_config_file() -> None:
+    """The TOML file found through the data dir, named in PHOIHOP_CONFIG for the processes
+    started from here (Prefect workers, portal workers), which may get another
+    PHOIHOP_DATA_DIR (the demo's `<data dir>/demo`) and would miss it."""
+    path = config_file()
+    if path is not None and not os.environ.get("PHOIHOP_CONFIG"):
+        os.environ["PHOIHOP_CONFIG"] = str(path)
 
 
 def read_bytes(path: Path) -> bytes:

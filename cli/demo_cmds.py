@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
-from cli.common import FullTable, console, fail, read_bytes, show_date, tr
+from cli.common import FullTable, console, fail, pin_config_file, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
-from config.settings import load_settings
+from config.settings import ConfigError, load_settings
 from core.calendar import iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
@@ -133,7 +133,11 @@ def demo(
     except ValueError:
         fail(tr(f"--today: {today!r} không phải ngày viết YYYY-MM-DD",
                 f"--today: {today!r} is not a date written YYYY-MM-DD"))
-    base = load_settings()
+    try:
+        base = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    pin_config_file()  # the demo's processes get <data dir>/demo: the same TOML for them
     settings = base.model_copy(update={"data_dir": base.data_dir / "demo", "database_url": None})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "phoihop.db").unlink(missing_ok=True)

@@ -84,6 +84,7 @@ def test_every_command_example_in_the_docs_runs(tmp_path: Path, monkeypatch):
                  and not k.startswith("PHOIHOP_TEST_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PHOIHOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PHOIHOP_CONFIG", "")  # empty: none; restored after the test
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     monkeypatch.chdir(ROOT)
     runner = CliRunner()

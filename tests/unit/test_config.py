@@ -271,3 +271,27 @@ def test_config_shows_every_setting_with_its_source(tmp_path: Path):
     assert "hunter2" not in out.stdout
     check = _cli("config", "--check", env={"PHOIHOP_DATA_DIR": str(tmp_path)})
     assert check.returncode == 0 and len(check.stdout.strip().splitlines()) == 1
+
+
+def test_processes_started_from_the_cli_read_the_same_toml(tmp_path: Path):
+    """A TOML found through the data dir is named in PHOIHOP_CONFIG for the processes the
+    CLI starts (`up`'s and the demo's workers get PHOIHOP_DATA_DIR=<data dir>/demo for the
+    demo, where no TOML is)."""
+    (tmp_path / "phoihop.toml").write_text("horizon_days = 9\n", encoding="utf-8")
+    child = "from config.settings import load_settings; print(load_settings().horizon_days)"
+    code = ("import os, subprocess, sys\n"
+            "from cli.common import app_context\n"
+            "app_context()\n"
+            "os.environ['PHOIHOP_DATA_DIR'] += '/demo'\n"
+            f"print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True,"
+            " text=True).stdout)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**_clean_env(), "PHOIHOP_DATA_DIR": str(tmp_path)}, timeout=60)
+    assert out.stdout.strip() == "9", out.stderr
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("PHOIHOP_", "PREFECT_")) or k.startswith("PHOIHOP_TEST_")}
