@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli.common import (
+    Failure,
+    FullTable,
     agreement_from,
     app_context,
     console,
@@ -31,12 +32,22 @@ from core.replies import Reply
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON of cli.md.")]
 
 
-def validate(files: Annotated[list[Path], typer.Argument(help="Agreement files.")]) -> None:
-    """Check agreement files against the format without touching any database."""
+FileArg = Annotated[Path, typer.Argument(help="An agreement file.", metavar="FILE")]
+
+
+def validate(files: Annotated[list[Path], typer.Argument(
+        help="Agreement files.", metavar="FILE")]) -> None:
+    """Check agreement files against the format without touching any database; every file
+    is checked, a missing one included."""
     bad = False
     for path in files:
-        agreement, problems = load_agreement(read_bytes(path), str(path),
-                                             app_context().parse_options)
+        try:
+            raw = read_bytes(path)
+        except Failure as exc:  # one file missing: said, and the others still checked
+            bad = True
+            typer.echo(str(exc))
+            continue
+        agreement, problems = load_agreement(raw, str(path), app_context().parse_options)
         if problems or agreement is None:
             bad = True
             for p in problems:
@@ -52,14 +63,14 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Agreement files."
         raise typer.Exit(1)
 
 
-def plan(file: Path, json: JsonOpt = False) -> None:
+def plan(file: FileArg, json: JsonOpt = False) -> None:
     """Expand one agreement into its obligations and review cycles."""
     agreement = agreement_from(file)
     result = expand(agreement, app_context().calendar)
     if json:
         print_json(result.as_json())
         return
-    table = Table(title=f"{agreement.code} — {agreement.title}", title_justify="left")
+    table = FullTable(title=f"{agreement.code} — {agreement.title}", title_justify="left")
     for col in (tr("Hạn", "Due"), tr("Bên", "Party"), tr("Nội dung", "Commitment"),
                 tr("Kỳ", "Period"), tr("Loại", "Kind")):
         table.add_column(col)
@@ -67,7 +78,7 @@ def plan(file: Path, json: JsonOpt = False) -> None:
         kind = tr("báo cáo", "report") if o.kind == "report" else tr("đánh giá", "review")
         table.add_row(show_date(o.due), o.party, o.commitment or "—", o.label, kind)
     console.print(table)
-    reviews = Table(title=tr("Các kỳ sơ kết, tổng kết", "Review cycles"), title_justify="left")
+    reviews = FullTable(title=tr("Các kỳ sơ kết, tổng kết", "Review cycles"), title_justify="left")
     for col in (tr("Kỳ", "Cycle"), tr("Giai đoạn", "Covers"), tr("Họp", "Meeting"),
                 tr("Chủ trì", "Host"), ""):
         reviews.add_column(col)
@@ -98,7 +109,8 @@ def _instant(text: str | None, tz: str, what: str) -> datetime | None:
     except DateOutOfRange as exc:
         fail(f"{what}: {exc}")
     except ValueError:
-        fail(f"{what}: {text!r} is not an ISO date-time (e.g. 2022-12-01T10:00:00+07:00)")
+        fail(tr(f"{what}: {text!r} không phải ngày giờ ISO (ví dụ 2022-12-01T10:00:00+07:00)",
+                f"{what}: {text!r} is not an ISO date-time (e.g. 2022-12-01T10:00:00+07:00)"))
 
 
 def _day(text: str, what: str) -> date:
@@ -107,11 +119,12 @@ def _day(text: str, what: str) -> date:
     except DateOutOfRange as exc:
         fail(f"{what}: {exc}")
     except ValueError:
-        fail(f"{what}: {text!r} is not a date written YYYY-MM-DD")
+        fail(tr(f"{what}: {text!r} không phải ngày viết YYYY-MM-DD",
+                f"{what}: {text!r} is not a date written YYYY-MM-DD"))
 
 
 def simulate(
-    file: Path,
+    file: FileArg,
     until: Annotated[str, typer.Option(help="Last day ticked, YYYY-MM-DD.")],
     registered_at: Annotated[str | None, typer.Option(
         help="When the agreement is registered (ISO); default signed_on 00:00 local.")] = None,
@@ -126,7 +139,7 @@ def simulate(
     if json:
         print_json(sim.as_json(agreement.timezone))
         return
-    table = Table(title=tr(f"Mô phỏng {agreement.code} đến {show_date(_day(until, ''))}",
+    table = FullTable(title=tr(f"Mô phỏng {agreement.code} đến {show_date(_day(until, ''))}",
                            f"Simulation of {agreement.code} through {show_date(_day(until, ''))}"),
                   title_justify="left")
     for col in (tr("Lúc", "At"), tr("Nghĩa vụ", "Obligation"), tr("Bậc", "Step"),
@@ -146,7 +159,7 @@ def simulate(
 
 
 def dossier(
-    file: Path,
+    file: FileArg,
     cycle: Annotated[int, typer.Option(help="Review cycle number, from 1.")],
     at: Annotated[str, typer.Option(help="The instant the figures stand at (ISO).")],
     replies: Annotated[Path | None, typer.Option(help="A replies file (YAML list).")] = None,
@@ -158,8 +171,12 @@ def dossier(
     assert when is not None
     try:
         data = figures(result, cycle, when, answered, cal)
-    except UnknownCycle as exc:
-        fail(str(exc))
+    except UnknownCycle:
+        known = ", ".join(str(r.cycle) for r in result.reviews)
+        fail(tr(f"{file}: chương trình {agreement.code} không có kỳ sơ kết {cycle} "
+                f"(các kỳ: {known})",
+                f"{file}: agreement {agreement.code} has no review cycle {cycle} "
+                f"(cycles: {known})"))
     if json:
         print_json(data)
         return

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from cli.common import console, fail, read_bytes, show_date, tr
+from cli.common import FullTable, console, fail, pin_config_file, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
-from config.settings import Settings, load_settings
-from core.calendar import local_instant, zone
+from config.settings import ConfigError, Settings, load_settings
+from core.calendar import iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
@@ -94,13 +93,15 @@ def show_today(app: App, today: date) -> None:
         upcoming, _ = list_obligations(s, at=now, status="upcoming", limit=500)
         done, n_done = list_obligations(s, at=now, status="submitted", limit=8)
     due_soon = [r for r in upcoming if r.deadline <= soon]
-    for title, rows, total in (
-        (tr("Quá hạn", "Overdue"), overdue, n_overdue),
+    at = iso(now, TZ)
+    env = f"PHOIHOP_DATA_DIR={app.settings.data_dir} "  # the demo's own data dir
+    for title, rows, total, status in (
+        (tr("Quá hạn", "Overdue"), overdue, n_overdue, "overdue"),
         (tr("Đến hạn trong 30 ngày tới", "Due in the next 30 days"), due_soon[:12],
-         len(due_soon)),
-        (tr("Đã nộp", "Submitted"), done, n_done),
+         len(due_soon), "upcoming"),
+        (tr("Đã nộp", "Submitted"), done, n_done, "submitted"),
     ):
-        table = Table(title=f"{title} ({len(rows)}/{total})", title_justify="left")
+        table = FullTable(title=f"{title} ({len(rows)}/{total})", title_justify="left")
         for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),
                     tr("Nội dung", "Commitment"), tr("Kỳ", "Period"), tr("Trạng thái", "Status"),
                     tr("Bậc", "Rung")):
@@ -110,7 +111,12 @@ def show_today(app: App, today: date) -> None:
                           r.label, status_label(r.shown_status(now)),
                           "—" if r.last_step is None else str(r.last_step))
         console.print(table)
-    print_next_steps(app, now)
+        if len(rows) < total:  # what the table leaves out, and how to see it
+            see = f"{env}phoihop obligations --status {status} --at {at} --all"
+            console.print(tr(f"Còn {total - len(rows)} dòng nữa; xem hết: {see}",
+                             f"{total - len(rows)} more rows; to see them all: {see}"),
+                          markup=False, highlight=False, soft_wrap=True)
+    print_next_steps(app, now, env=env)
 
 
 def demo_settings(base: Settings) -> Settings:
@@ -130,8 +136,14 @@ def demo(
     try:
         day = date.fromisoformat(today) if today else datetime.now(zone(TZ)).date()
     except ValueError:
-        fail(f"--today: {today!r} is not a date written YYYY-MM-DD")
-    settings = demo_settings(load_settings())
+        fail(tr(f"--today: {today!r} không phải ngày viết YYYY-MM-DD",
+                f"--today: {today!r} is not a date written YYYY-MM-DD"))
+    try:
+        base = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    pin_config_file()  # the demo's processes get <data dir>/demo: the same TOML for them
+    settings = demo_settings(base)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "phoihop.db").unlink(missing_ok=True)
     clock = DemoClock(local_instant(day, time(8, 0), TZ))

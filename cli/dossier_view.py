@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from rich.table import Table
+from rich.text import Text
 
-from cli.common import console, show_date, tr
+from cli.common import FullTable, console, show_date, tr
 from core.agreement import Agreement
 
 
@@ -18,17 +18,21 @@ def _pct(v: object) -> str:
 def print_dossier(agreement: Agreement, data: dict[str, Any]) -> None:
     covers = [date.fromisoformat(x) for x in data["covers"]]
     kind = tr("tổng kết", "closing review") if data["final"] else tr("sơ kết", "review")
-    console.print(f"[bold]{agreement.code}[/] — {tr('kỳ', 'cycle')} {data['cycle']} ({kind}), "
-                  f"{show_date(covers[0])} – {show_date(covers[1])}; "
-                  f"{tr('họp', 'meeting')} {show_date(date.fromisoformat(data['meeting']))}, "
-                  f"{tr('chủ trì', 'host')} {data['host']}")
+    at = datetime.fromisoformat(data["at"])
+    console.print(Text.assemble(
+        (agreement.code, "bold"),
+        f" — {tr('kỳ', 'cycle')} {data['cycle']} ({kind}), "
+        f"{show_date(covers[0])} – {show_date(covers[1])}; "
+        f"{tr('họp', 'meeting')} {show_date(date.fromisoformat(data['meeting']))}, "
+        f"{tr('chủ trì', 'host')} {data['host']}; "
+        f"{tr('số liệu tính đến', 'figures as of')} {show_date(at.date())} {at:%H:%M}"))
     t = data["totals"]
     console.print(tr(
         f"Đến hạn {t['due']}: đúng hạn {t['on_time']}, muộn {t['late']}, thiếu {t['missing']}, "
         f"chưa đến hạn {t['pending']}",
         f"Due {t['due']}: on time {t['on_time']}, late {t['late']}, missing {t['missing']}, "
         f"pending {t['pending']}"))
-    table = Table(title_justify="left")
+    table = FullTable(title_justify="left")
     for col in (tr("Bên", "Party"), tr("Phải nộp", "Due"), tr("Đúng hạn", "On time"),
                 tr("Muộn", "Late"), tr("Thiếu", "Missing"), tr("Chưa đến hạn", "Pending"),
                 tr("Tỷ lệ đúng hạn", "On-time rate")):
@@ -38,7 +42,7 @@ def print_dossier(agreement: Agreement, data: dict[str, Any]) -> None:
                       str(p["missing"]), str(p["pending"]), _pct(p["on_time_rate"]))
     console.print(table)
     if data["indicators"]:
-        ind = Table(title=tr("Chỉ tiêu", "Indicators"), title_justify="left")
+        ind = FullTable(title=tr("Chỉ tiêu", "Indicators"), title_justify="left")
         for col in (tr("Nội dung", "Commitment"), tr("Chỉ tiêu", "Indicator"),
                     tr("Tổng", "Total"), tr("Theo bên", "By party")):
             ind.add_column(col)

@@ -136,19 +136,58 @@ def sync_cmd(
                   ] = None,
     horizon_days: Annotated[int | None, typer.Option(help="How many days ahead.")] = None,
 ) -> None:
-    """Make Prefect's scheduled runs match the plan (needs a Prefect API: `phoihop up`)."""
+    """Make Prefect's scheduled runs match the plan (needs a running Prefect API: `phoihop
+    up` in another terminal, or PREFECT_API_URL)."""
+    store()
+    # Before Prefect is asked anything: without a reachable API it would start a temporary
+    # server of its own (and try to send telemetry), then fail with tracebacks.
+    from prefect.settings import get_current_settings
+
+    prefect = get_current_settings()  # the environment, then Prefect's profile
+    api = prefect.api.url
+    if not api:
+        fail(tr("Không có máy chủ Prefect để đồng bộ: chưa đặt PREFECT_API_URL. Hãy chạy "
+                "`phoihop up` (nó tự đồng bộ), hoặc đặt PREFECT_API_URL tới máy chủ đang chạy.",
+                "No Prefect server to sync with: PREFECT_API_URL is not set. Run `phoihop up` "
+                "(it syncs by itself), or set PREFECT_API_URL to a running server."))
+    auth = prefect.api.auth_string
+    problem = _api_problem(str(api), auth.get_secret_value() if auth else None)
+    if problem:
+        fail(tr(f"Không kết nối được máy chủ Prefect tại {api} ({problem}). Hãy chạy "
+                "`phoihop up`, hoặc sửa PREFECT_API_URL.",
+                f"Cannot reach the Prefect server at {api} ({problem}). Run `phoihop up`, "
+                "or fix PREFECT_API_URL."))
     from flows.sync import sync
 
-    store()
     try:
         result = asyncio.run(sync(at=at, horizon_days=horizon_days))
-    except Exception as exc:  # no reachable Prefect API, most often
-        fail(tr("Không đồng bộ được với Prefect: ", "Could not sync with Prefect: ")
-             + str(exc).splitlines()[0])
+    except Exception as exc:  # the server went away, or refused the work
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(tr("Không đồng bộ được với Prefect: ", "Could not sync with Prefect: ") + reason)
     console.print(tr(f"Kế hoạch {result['wanted']}, tạo mới {result['created']}, giữ "
                      f"{result['kept']}, hủy {result['cancelled']}.",
                      f"Planned {result['wanted']}, created {result['created']}, kept "
                      f"{result['kept']}, cancelled {result['cancelled']}."), markup=False)
+
+
+def _api_problem(api: str, auth: str | None, timeout: float = 3.0) -> str | None:
+    """None when `<api>/health` answers 200 within `timeout` seconds, else why not (with
+    the credentials of PREFECT_API_AUTH_STRING when set)."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(api.rstrip("/") + "/health")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return None if answer.status == 200 else f"HTTP {answer.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return str(reason) or type(exc).__name__
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from cli import (
     review_cmds,
     store_cmds,
 )
-from cli.common import Failure, exit_on_failure, tr
+from cli.common import Failure, exit_on_failure, plain_usage, tr
 from models.integrity import DatabaseDamaged
 
 
@@ -54,6 +54,7 @@ doctor_cmds.register(app)
 flow_cmds.register(app)
 portal_cmds.register(app)
 review_cmds.register(app)
+plain_usage(app)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import console, tr
+from cli.common import console, fail, tr
 from cli.store_cmds import store
 
 LIMITS = "PHOIHOP_PORTAL_SHARED_LIMITS"  # set for worker processes: their shared limits
@@ -31,6 +31,7 @@ def portal(
 
     app = store()
     listen = port or app.settings.portal_port
+    _port_free(host, listen)
     _log_setup()
     console.print(tr(f"Cổng trả lời: http://{host}:{listen} (liên kết trong thư: "
                      f"{app.settings.portal_url})",
@@ -59,8 +60,32 @@ def worker_app() -> Any:
     return create_app(store(), shared_limits=Path(os.environ[LIMITS]))
 
 
+def _port_free(host: str, port: int) -> None:
+    """A port already taken is a one-line error (exit 1), before uvicorn says it with its
+    own exit code 3."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        fail(tr(f"--host {host}: không phải địa chỉ dùng được ({exc.strerror})",
+                f"--host {host}: not a usable address ({exc.strerror})"))
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(tr(f"Không mở được cổng {host}:{port} ({exc.strerror}); cổng đang được dùng? "
+                    "Chọn cổng khác bằng --port hoặc thiết lập portal_port.",
+                    f"Cannot listen on {host}:{port} ({exc.strerror}); is the port in use? "
+                    "Choose another with --port or the setting portal_port."))
+
+
 def _log_setup() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # each worker process migrates on start (`store()`): alembic's INFO lines are noise
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ and prints its read-only link.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -48,17 +49,19 @@ def review(
     try:
         when = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
     except ValueError:
-        fail(f"--at: {at!r} is not an ISO date-time")
-    now = app.now()
+        fail(tr(f"--at: {at!r} không phải ngày giờ ISO", f"--at: {at!r} is not an ISO date-time"))
+    now = app.now()  # of the read-only link (--publish)
     if json and out is None and not publish:
         with app.session() as s:
-            data = _guarded(lambda: loader.build(s, app, code, cycle, when)[1])
+            data = _guarded(lambda: loader.build(s, app, code, cycle, when)[1], code, cycle)
         print_json(data["figures"])
         return
     directory = out or default_out_dir(app, code, cycle)
     with app.session() as s:
+        # assembled "at" --at: the dossier's place-and-date line is the day its figures
+        # stand at, not the day this command runs
         result: Assembled = _guarded(lambda: prepare(
-            s, app, code, cycle, None, now, directory, at=when), directory)
+            s, app, code, cycle, None, when, directory, at=when), code, cycle, directory)
         agreement = loader.inputs(s, app, code).plan.agreement
     if publish:
         with app.session(write=True) as s:
@@ -76,16 +79,26 @@ def review(
                       markup=False, highlight=False)
 
 
-def _guarded(work: Callable[[], T], directory: Path | None = None) -> T:
+def _guarded(work: Callable[[], T], code: str, cycle: int, directory: Path | None = None
+             ) -> T:
     """Known failures as one line each (exit 1), never a traceback."""
     try:
         return work()
-    except (loader.UnknownAgreement, UnknownCycle, StoredAgreementUnreadable,
-            FontMissing) as exc:
-        fail(str(exc))
+    except loader.UnknownAgreement:
+        fail(tr(f"Không có chương trình nào mã {code!r} trong cơ sở dữ liệu (xem: phoihop "
+                "agreements)", f"No stored agreement {code!r} (see: phoihop agreements)"))
+    except UnknownCycle as exc:
+        known = re.search(r"\(cycles: ([^)]*)\)", str(exc))
+        fail(tr(f"Chương trình {code} không có kỳ sơ kết {cycle}"
+                + (f" (các kỳ: {known[1]})" if known else ""),
+                f"Agreement {code} has no review cycle {cycle}"
+                + (f" (cycles: {known[1]})" if known else "")))
+    except (StoredAgreementUnreadable, FontMissing) as exc:
+        fail(tr("Không dựng được hồ sơ: ", "Cannot build the dossier: ") + str(exc))
     except OSError as exc:
-        fail(f"{exc.filename or directory}: cannot write the dossier "
-             f"({exc.strerror or exc})")
+        fail(tr(f"{exc.filename or directory}: không ghi được hồ sơ ({exc.strerror or exc})",
+                f"{exc.filename or directory}: cannot write the dossier "
+                f"({exc.strerror or exc})"))
 
 
 def register(app: typer.Typer) -> None:

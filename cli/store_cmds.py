@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-from cli.common import app_context, console, fail, print_json, read_bytes, show_date, tr
+from cli.common import (
+    FullTable,
+    app_context,
+    console,
+    fail,
+    print_json,
+    read_bytes,
+    show_date,
+    tr,
+)
 from config.bootstrap import App
 from core.calendar import iso, parse_instant, zone
 from models.migrate import upgrade
-from models.queries import LISTABLE, agreements_summary, list_obligations, next_steps
-from models.store import ImportRejected, import_many
+from models.queries import (
+    LISTABLE,
+    agreements_summary,
+    count_next_steps,
+    list_obligations,
+    next_steps,
+)
+from models.store import ImportRejected, RegistrationRefused, import_many
 from notifications import events
 
 STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
@@ -33,8 +48,9 @@ def store() -> App:
         try:
             upgrade(app.engine)
         except Exception as exc:  # a database that cannot be reached or migrated
-            fail(f"{app.settings.masked_db_url()}: cannot open the database "
-                 f"({str(exc).splitlines()[0]})")
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            fail(tr(f"{app.settings.masked_db_url()}: không mở được cơ sở dữ liệu ({reason})",
+                    f"{app.settings.masked_db_url()}: cannot open the database ({reason})"))
         _migrated = True
     return app
 
@@ -43,17 +59,48 @@ def status_label(status: str) -> str:
     return tr(STATUS_VI.get(status, status), status)
 
 
-def import_(files: Annotated[list[Path], typer.Argument(help="Agreement files.")]) -> None:
+FilesArg = Annotated[list[Path], typer.Argument(help="Agreement files.", metavar="FILE")]
+
+
+def import_(
+    files: FilesArg,
+    registered_at: Annotated[str | None, typer.Option(
+        help="When the agreement was really registered (ISO, e.g. 2024-01-15 or "
+             "2024-01-15T08:00:00+07:00; without an offset, in the agreement's time zone), "
+             "for an agreement that started before phoihop: "
+             "items due before it are unrecorded, later ones open (overdue ones are chased). "
+             "First import only; default now.")] = None,
+) -> None:
     """Validate agreement files and store them (nothing is stored if any file is invalid)."""
     raw = [(str(p), read_bytes(p)) for p in files]
     app = store()
+    if registered_at is not None:  # read in each agreement's time zone by import_many
+        try:
+            parse_instant(registered_at, "UTC")
+        except ValueError:
+            fail(tr(f"--registered-at: {registered_at!r} không phải ngày giờ ISO "
+                    "(ví dụ 2024-01-15T08:00:00+07:00)",
+                    f"--registered-at: {registered_at!r} is not an ISO date-time "
+                    "(e.g. 2024-01-15T08:00:00+07:00)"))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=len(raw) < 5) as bar:
         task = bar.add_task(tr("Đang nhập", "Importing"), total=len(raw))
         try:
-            results = import_many(app, raw, progress=lambda _r: bar.advance(task))
+            results = import_many(app, raw, progress=lambda _r: bar.advance(task),
+                                  registered_at=registered_at)
         except ImportRejected as exc:
             fail(str(exc) + "\n" + tr("Không lưu gì.", "Nothing was stored."))
+        except RegistrationRefused as exc:
+            if exc.stored is None:
+                fail(tr(f"--registered-at: {registered_at} là ngày trong tương lai. Không lưu gì.",
+                        f"--registered-at: {registered_at} is in the future. Nothing was "
+                        "stored."))
+            fail(tr(f"--registered-at: {exc.code} đã được đăng ký lúc "
+                    f"{iso(exc.stored, 'Asia/Ho_Chi_Minh')}; chỉ dùng cho lần nhập đầu. "
+                    "Không lưu gì.",
+                    f"--registered-at: {exc.code} was registered at "
+                    f"{iso(exc.stored, 'Asia/Ho_Chi_Minh')}; it applies to a first import "
+                    "only. Nothing was stored."))
     for r in results:
         if r.outcome == "unchanged":
             line = tr(f"{r.code}: không thay đổi (lần {r.revision})",
@@ -74,8 +121,8 @@ def agreements() -> None:
     app = store()
     with app.session() as s:
         rows = agreements_summary(s, app.now())
-    table = Table(title=tr("Chương trình phối hợp", "Agreements"), title_justify="left")
-    table.add_column(tr("Mã", "Code"), no_wrap=True)
+    table = FullTable(title=tr("Chương trình phối hợp", "Agreements"))
+    table.add_column(tr("Mã", "Code"))
     table.add_column(tr("Tên", "Title"), min_width=12)
     table.add_column(tr("Giai đoạn", "Period"), min_width=10)
     for col in (tr("Bên", "Parties"), tr("Mở", "Open"), tr("Quá hạn", "Overdue"),
@@ -88,57 +135,98 @@ def agreements() -> None:
     console.print(table)
 
 
+class Status(StrEnum):
+    """What `--status` takes (`open` is `overdue` and `upcoming` together)."""
+
+    open = "open"
+    overdue = "overdue"
+    upcoming = "upcoming"
+    submitted = "submitted"
+    accepted = "accepted"
+    waived = "waived"
+    withdrawn = "withdrawn"
+    unrecorded = "unrecorded"
+
+
+assert tuple(Status) == LISTABLE
+TABLE_LIMIT = 200  # rows a table shows unless --limit or --all
+
+
 def obligations(
     agreement: Annotated[str | None, typer.Option(help="Agreement code.")] = None,
     party: Annotated[str | None, typer.Option(help="Party id.")] = None,
-    status: Annotated[str | None, typer.Option(help=" | ".join(LISTABLE))] = None,
-    at: Annotated[str | None, typer.Option(help="Instant for 'overdue' (ISO); default now.")
-                  ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
-    json: Annotated[bool, typer.Option("--json")] = False,
+    status: Annotated[Status | None, typer.Option(
+        help="open (= overdue + upcoming), overdue, upcoming, submitted, accepted, waived, "
+             "withdrawn or unrecorded.")] = None,
+    at: Annotated[str | None, typer.Option(
+        help="The instant 'overdue' and 'upcoming' are measured at (ISO); default now.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help=f"Show at most N rows (the table's default: {TABLE_LIMIT}; "
+                    "--json: all).")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every row.")] = False,
+    json: Annotated[bool, typer.Option(
+        "--json", help="Print the rows as JSON (all of them unless --limit).")] = False,
 ) -> None:
-    """The stored obligations, filtered; sorted by deadline."""
-    if status is not None and status not in LISTABLE:
-        fail(f"--status: {status!r} must be one of: {', '.join(LISTABLE)}")
+    """The stored obligations, filtered; sorted by deadline. A table shows the first 200
+    and says how many it leaves out; --all or --limit N shows more."""
+    if all_rows and limit is not None:
+        raise typer.BadParameter("--all and --limit exclude each other", param_hint="--all")
     app = store()
     when = app.now()
     if at is not None:
         try:
             when = parse_instant(at, "Asia/Ho_Chi_Minh")
         except ValueError:
-            fail(f"--at: {at!r} is not an ISO date-time")
+            fail(tr(f"--at: {at!r} không phải ngày giờ ISO", f"--at: {at!r} is not an ISO "
+                    "date-time"))
+    shown = limit if limit is not None else (None if all_rows or json else TABLE_LIMIT)
     with app.session() as s:
         rows, total = list_obligations(s, at=when, agreement=agreement, party=party,
-                                       status=status, limit=limit)
+                                       status=status.value if status else None, limit=shown)
     if json:
-        print_json({"obligations": [{
+        data: dict[str, object] = {"obligations": [{
             "id": r.key, "agreement": r.agreement, "commitment": r.commitment,
             "party": r.party, "label": r.label, "kind": r.kind, "due": str(r.due),
             "deadline": iso(r.deadline, r.timezone), "status": r.shown_status(when),
             "last_step": r.last_step,
             "next_fire": iso(r.next_fire, r.timezone) if r.next_fire else None,
-        } for r in rows], "total": total})
+        } for r in rows], "total": total}
+        if limit is not None:
+            data["limit"] = limit
+            data["truncated"] = len(rows) < total
+        print_json(data)
         return
-    table = Table(title=tr(f"Nghĩa vụ ({len(rows)}/{total})", f"Obligations ({len(rows)}/{total})"),
-                  title_justify="left")
+    table = FullTable(title=tr(f"Nghĩa vụ ({len(rows)}/{total})",
+                               f"Obligations ({len(rows)}/{total})"))
     for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),
                 tr("Nội dung", "Commitment"), tr("Kỳ", "Period"), tr("Trạng thái", "Status"),
                 tr("Bậc đã tới", "Last rung")):
         table.add_column(col)
     for r in rows:
-        shown = r.shown_status(when)
-        style = "red" if shown == "overdue" else ""
+        state = r.shown_status(when)
+        style = "red" if state == "overdue" else ""
         table.add_row(show_date(r.due), r.agreement, r.party, r.commitment or "—", r.label,  # type: ignore[arg-type]
-                      status_label(shown), "—" if r.last_step is None else str(r.last_step),
+                      status_label(state), "—" if r.last_step is None else str(r.last_step),
                       style=style)
     console.print(table)
+    if len(rows) < total:
+        console.print(tr(
+            f"Đang hiện {len(rows)} trong {total} dòng (theo hạn); còn {total - len(rows)} "
+            "dòng nữa: thêm --all để xem hết, hoặc --limit N.",
+            f"Showing {len(rows)} of {total} rows (by deadline); {total - len(rows)} more: "
+            "add --all to see them all, or --limit N."), markup=False, highlight=False)
 
 
-def print_next_steps(app: App, after: datetime, limit: int = 15) -> None:
+def print_next_steps(app: App, after: datetime, limit: int = 15, env: str = "") -> None:
+    """The next `limit` steps the ladder sends, and how many are planned in all (`env`:
+    what the command that lists the rest needs before it, e.g. the demo's data dir)."""
     with app.session() as s:
         steps = next_steps(s, after, limit)
-    table = Table(title=tr("Bước nhắc việc sắp gửi", "What the ladder sends next"),
-                  title_justify="left")
+        total = count_next_steps(s, after)
+    table = FullTable(title=tr(f"Bước nhắc việc sắp gửi ({len(steps)}/{total}, sớm nhất trước)",
+                               f"What the ladder sends next ({len(steps)}/{total}, "
+                               "soonest first)"))
     for col in (tr("Lúc", "At"), tr("Chương trình", "Agreement"), tr("Nghĩa vụ", "Obligation"),
                 tr("Bên", "Party")):
         table.add_column(col)
@@ -147,6 +235,11 @@ def print_next_steps(app: App, after: datetime, limit: int = 15) -> None:
         table.add_row(f"{show_date(local.date())} {local:%H:%M}", st.agreement, st.obligation,
                       st.party)
     console.print(table)
+    if len(steps) < total:
+        see = f"{env}phoihop obligations --status open --all"
+        console.print(tr(f"Còn {total - len(steps)} bước nữa, của các nghĩa vụ đang mở: {see}",
+                         f"{total - len(steps)} more, of the open obligations: {see}"),
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)

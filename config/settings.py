@@ -1,21 +1,28 @@
 """One validated settings class: environment variables `PHOIHOP_*` and an optional TOML file.
 
 Order of precedence: environment, then the TOML file named by `PHOIHOP_CONFIG`
-(default `<data dir>/phoihop.toml` when it exists), then the defaults below.
+(default `<data dir>/phoihop.toml` when it exists, the data dir being `PHOIHOP_DATA_DIR`
+or the default one), then the defaults below. Unknown keys in the TOML file and unknown
+`PHOIHOP_*` variables are refused with a suggestion; configured ladders and channel URLs
+are checked when loaded.
 The profile `local` (default) means SQLite in the data directory and a local
 mail sink; `production` refuses placeholder secrets.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -41,6 +48,8 @@ def default_data_dir() -> Path:
 class MailTransport(BaseModel):
     """The one SMTP account all e-mail goes through."""
 
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "127.0.0.1"
     port: int = 8025
     username: str | None = None
@@ -52,12 +61,19 @@ class MailTransport(BaseModel):
     timeout_seconds: float = 20.0
 
     def masked(self) -> str:
-        user = f"{self.username}:***@" if self.username else ""
+        """`smtp://user:***@host:port`, the password never shown."""
+        from urllib.parse import quote
+
+        user = ""
+        if self.username:  # an e-mail address as user name: `user%40host`, a valid URL
+            user = quote(self.username, safe="") + (":***" if self.password else "") + "@"
         return f"smtp://{user}{self.host}:{self.port}"
 
 
 class CalendarOverrides(BaseModel):
     """Government-decreed swaps the `holidays` package may not know."""
+
+    model_config = ConfigDict(extra="forbid")
 
     days_off: list[date] = Field(default_factory=list)
     working_days: list[date] = Field(default_factory=list)
@@ -94,8 +110,9 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = config_file()
-        if path is None:
+        given = getattr(init_settings, "init_kwargs", {}).get("data_dir")
+        path = config_file(Path(given) if given is not None else None)
+        if path is None or not path.exists():
             return (init_settings, env_settings)
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
 
@@ -104,6 +121,43 @@ class Settings(BaseSettings):
     def _url(cls, v: str | None) -> str | None:
         if v and v.startswith("postgresql://"):
             return "postgresql+psycopg://" + v.removeprefix("postgresql://")
+        return v
+
+    @field_validator("ladders")
+    @classmethod
+    def _ladders(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each configured ladder by the rules of an inline one: a typo is an error here,
+        once, not a traceback in every command that reads an agreement."""
+        from core.parse import LadderConfigError, ladder_from_config
+
+        for name, spec in v.items():
+            try:
+                ladder_from_config(name, spec)
+            except LadderConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """Every channel URL one Apprise can parse (checked now, not when a message waits)."""
+        if not v:
+            return v
+        import apprise
+
+        from core.parse import mask_secret
+
+        bad = []
+        quiet = logging.getLogger("apprise")
+        was_disabled, quiet.disabled = quiet.disabled, True
+        try:
+            for name, url in v.items():
+                if apprise.Apprise.instantiate(url.get_secret_value()) is None:
+                    bad.append(f"'{name}' = {mask_secret(url.get_secret_value())!r}")
+        finally:
+            quiet.disabled = was_disabled
+        if bad:
+            raise ValueError("not an Apprise URL Apprise can use: " + ", ".join(bad))
         return v
 
     @model_validator(mode="after")
@@ -124,19 +178,150 @@ class Settings(BaseSettings):
         return make_url(self.db_url).render_as_string(hide_password=True)
 
 
-def config_file() -> Path | None:
+def data_dir_from_env() -> Path:
+    """The data dir before the TOML is read: `PHOIHOP_DATA_DIR`, else the default."""
+    given = os.environ.get("PHOIHOP_DATA_DIR")
+    return Path(given).expanduser() if given else default_data_dir()
+
+
+def config_file(data_dir: Path | None = None) -> Path | None:
+    """The TOML file: `PHOIHOP_CONFIG`, else `<data dir>/phoihop.toml` when it exists (the
+    data dir given, else `PHOIHOP_DATA_DIR`, else the default)."""
     explicit = os.environ.get("PHOIHOP_CONFIG")
     if explicit:
         return Path(explicit)
-    candidate = default_data_dir() / "phoihop.toml"
+    candidate = (data_dir or data_dir_from_env()) / "phoihop.toml"
     return candidate if candidate.exists() else None
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from overrides, the environment and the TOML file, in that order."""
+# `PHOIHOP_*` variables that are not settings: read by other parts (the CLI, the
+# portal's worker processes, scripts/scale-out.sh's database name, the test suite and the
+# benchmarks). A part that reads a new one adds it here.
+OTHER_ENV = frozenset({"PHOIHOP_CONFIG", "PHOIHOP_PORTAL_SHARED_LIMITS", "PHOIHOP_DB"})
+OTHER_ENV_PREFIXES = ("PHOIHOP_BENCH_", "PHOIHOP_TEST_", "PHOIHOP_CONCURRENCY_",
+                      "PHOIHOP_MODEL_", "PHOIHOP_REQUIRE_")
+# settings whose values are free-form tables (names chosen by the user)
+FREE_TABLES = frozenset({"channels", "ladders"})
+
+
+def _nested(name: str) -> type[BaseModel] | None:
+    annotation = Settings.model_fields[name].annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
+        else None
+
+
+def _say(vi: str, en: str, lang: str) -> str:
+    return en if lang == "en" else vi
+
+
+def _hint(name: str, known: Iterable[str], lang: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return _say(f" (có phải `{close[0]}`?)", f" (did you mean `{close[0]}`?)", lang)
+
+
+def unknown_toml_keys(data: Mapping[str, Any], lang: str = "vi") -> list[str]:
+    """Each key of the TOML file that is no setting, with the closest name."""
+    unknown = _say("không có thiết lập này", "unknown setting", lang)
+    # a top-level typo may be a nested key written outside its table (`hots` for `host`)
+    nested = {f"{n}": n for n in Settings.model_fields}
+    for table in Settings.model_fields:
+        model = _nested(table)
+        if model is not None:
+            nested.update({sub: f"[{table}] {sub}" for sub in model.model_fields
+                           if sub not in nested})
+    out = []
+    for key, value in data.items():
+        if key not in Settings.model_fields:
+            close = difflib.get_close_matches(key, list(nested), n=1, cutoff=0.6)
+            hint = _hint(nested[close[0]], [nested[close[0]]], lang) if close else ""
+            out.append(f"`{key}`: {unknown}{hint}")
+            continue
+        model = _nested(key)
+        if model is not None and isinstance(value, Mapping):
+            for sub in value:
+                if sub not in model.model_fields:
+                    out.append(f"[{key}] `{sub}`: {unknown}"
+                               f"{_hint(sub, model.model_fields, lang)}")
+    return out
+
+
+def unknown_env_keys(environ: Mapping[str, str], lang: str = "vi") -> list[str]:
+    """Each `PHOIHOP_*` variable that names no setting, with the closest name."""
+    unknown = _say("không có thiết lập này", "unknown setting", lang)
+    out = []
+    for var in sorted(environ):
+        if not var.startswith("PHOIHOP_") or var in OTHER_ENV \
+                or var.startswith(OTHER_ENV_PREFIXES):
+            continue
+        name, _, sub = var.removeprefix("PHOIHOP_").lower().partition("__")
+        if name not in Settings.model_fields:
+            known = [f"PHOIHOP_{n.upper()}" for n in Settings.model_fields] + sorted(OTHER_ENV)
+            out.append(f"`{var}`: {unknown}{_hint(var, known, lang)}")
+            continue
+        model = _nested(name)
+        if sub and model is not None and sub.partition("__")[0] not in model.model_fields:
+            known = [f"PHOIHOP_{name.upper()}__{n.upper()}" for n in model.model_fields]
+            out.append(f"`{var}`: {unknown}{_hint(var, known, lang)}")
+        elif sub and model is None and name not in FREE_TABLES:
+            out.append(f"`{var}`: " + _say(f"`{name}` không có phần con (`__`)",
+                                           f"`{name}` has no parts (`__`)", lang))
+    return out
+
+
+def setting_sources(settings: Settings) -> dict[str, str]:
+    """Where each setting in force comes from: `environment`, `toml` or `default`, by
+    dotted name (`mail.host`), for `phoihop config`."""
     path = config_file()
+    toml: dict[str, Any] = {}
+    if path is not None and path.exists():
+        toml = tomllib.loads(path.read_text(encoding="utf-8"))
+    env = {k.removeprefix("PHOIHOP_").lower() for k in os.environ if k.startswith("PHOIHOP_")}
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        model = _nested(name)
+        subs = [f"{name}.{n}" for n in model.model_fields] if model is not None else [name]
+        for dotted in subs:
+            head, _, sub = dotted.partition(".")
+            env_name = f"{head}__{sub}" if sub else head
+            in_toml = head in toml and (not sub or (isinstance(toml[head], Mapping)
+                                                    and sub in toml[head]))
+            from_env = env_name in env or (sub and head in env) or (
+                not sub and any(e.startswith(f"{head}__") for e in env))
+            if from_env:
+                out[dotted] = "environment"
+            elif in_toml:
+                out[dotted] = "toml"
+            else:
+                out[dotted] = "default"
+    return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from overrides, the environment and the TOML file, in that order; unknown
+    keys and unusable values are one `ConfigError` naming every problem."""
+    given = overrides.get("data_dir")
+    path = config_file(Path(given) if given is not None else None)
     if path is not None and not path.exists():
         raise ConfigError(f"{path}: configuration file not found (PHOIHOP_CONFIG)")
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read ({exc})") from exc
+    lang = str(overrides.get("language") or os.environ.get("PHOIHOP_LANGUAGE")
+               or data.get("language") or "vi")
+    problems = []
+    if path is not None and (found := unknown_toml_keys(data, lang)):
+        problems.append(f"{path}: " + "; ".join(found))
+    if found := unknown_env_keys(os.environ, lang):
+        problems.append(_say("biến môi trường: ", "environment: ", lang) + "; ".join(found))
+    if problems:
+        raise ConfigError("; ".join(problems))
     try:
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:

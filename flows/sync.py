@@ -340,6 +340,7 @@ async def sync(at: str | None = None, horizon_days: int | None = None,
     what the automation on `phoihop.reply.recorded` asks after a reply or a decision)."""
     logger = get_run_logger()
     app = bootstrap()
+    en = app.settings.language == "en"  # the coordinator's language (setting `language`)
     now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
     agreement = agreement or None  # an automation's empty template renders ""
     planned = planned_runs(app, now, horizon_days or app.settings.horizon_days, agreement)
@@ -351,12 +352,14 @@ async def sync(at: str | None = None, horizon_days: int | None = None,
         await aupdate_progress_artifact(bar, 100.0 * done / total)
         if done == total or done >= told[0] + 1000:  # a line a thousand runs
             told[0] = done
-            logger.info("Đã tạo %d/%d lần chạy theo lịch", done, total)
+            logger.info("Created %d/%d scheduled runs" if en
+                        else "Đã tạo %d/%d lần chạy theo lịch", done, total)
 
     report = await reconcile(planned, concurrency=app.settings.sync_concurrency,
                              agreement=agreement, progress=advance)
     await aupdate_progress_artifact(bar, 100.0)
-    logger.info("Đồng bộ lịch%s: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
+    logger.info("Schedule sync%s: %d runs planned, created %d, kept %d, cancelled %d" if en
+                else "Đồng bộ lịch%s: %d lần chạy theo kế hoạch, tạo mới %d, giữ %d, hủy %d",
                 f" {agreement}" if agreement else "", report.wanted, report.created,
                 report.kept, report.cancelled)
     return {"wanted": report.wanted, "created": report.created, "kept": report.kept,

@@ -31,7 +31,11 @@ class ObligationRow:
     timezone: str
 
     def shown_status(self, at: datetime) -> str:
-        return "overdue" if self.status == "open" and self.deadline <= at else self.status
+        """The status `--status` filters by: an open obligation is `overdue` or `upcoming`
+        at `at` (the filter `open` takes both)."""
+        if self.status == "open":
+            return "overdue" if self.deadline <= at else "upcoming"
+        return self.status
 
 
 def _filtered(agreement: str | None, party: str | None, status: str | None,
@@ -57,9 +61,11 @@ def _filtered(agreement: str | None, party: str | None, status: str | None,
 
 
 def list_obligations(s: Session, *, at: datetime, agreement: str | None = None,
-                     party: str | None = None, status: str | None = None, limit: int = 100,
-                     offset: int = 0) -> tuple[list[ObligationRow], int]:
-    """A page of obligations sorted by deadline then id, and how many match in all."""
+                     party: str | None = None, status: str | None = None,
+                     limit: int | None = 100, offset: int = 0
+                     ) -> tuple[list[ObligationRow], int]:
+    """A page of obligations sorted by deadline then id (`limit=None`: all of them), and
+    how many match in all."""
     q = _filtered(agreement, party, status, at)
     total = s.execute(select(sa.func.count()).select_from(q.subquery())).scalar_one()
     page = s.execute(q.order_by(col(Obligation.deadline), col(Obligation.key))
@@ -103,7 +109,7 @@ def agreements_summary(s: Session, at: datetime) -> list[AgreementSummary]:
     for a in s.exec(select(Agreement).order_by(col(Agreement.code))):
         o, d, sub = counts.get(a.id, (0, 0, 0))
         out.append(AgreementSummary(a.code, a.title, a.period_start, a.period_end,
-                                    parties.get(a.id, 0), int(o or 0), int(d or 0),
+                                    parties.get(a.id or 0, 0), int(o or 0), int(d or 0),
                                     int(sub or 0), a.revision))
     return out
 
@@ -127,3 +133,9 @@ def next_steps(s: Session, after: datetime, limit: int = 20) -> list[NextStep]:
                      .where(col(Obligation.status) == "open", col(Obligation.next_fire) >= after)
                      .order_by(col(Obligation.next_fire), col(Obligation.key)).limit(limit)).all()
     return [NextStep(*r) for r in rows]
+
+
+def count_next_steps(s: Session, after: datetime) -> int:
+    """How many open obligations have a step still to send at or after `after`."""
+    return int(s.execute(sa.select(sa.func.count()).select_from(Obligation).where(
+        col(Obligation.status) == "open", col(Obligation.next_fire) >= after)).scalar_one())

@@ -7,7 +7,10 @@
   (unless an extension was granted), removed obligations become `withdrawn` (restored by a
   later amendment, they take back what their replies made them); replies and fired steps
   are never touched.
-- Obligations whose deadline had passed at registration are `unrecorded`.
+- Obligations whose deadline had passed at registration are `unrecorded` (registration:
+  the import, or the real date given as `registered_at` on a first import). One withdrawn
+  by an amendment and restored by a later one is `unrecorded` again when its deadline had
+  passed when it was first stored and no reply answers it: nobody was ever asked for it.
 Obligations are written with bulk statements (Core executemany), not one ORM object each.
 """
 
@@ -24,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
-from core.calendar import end_of_day
+from core.calendar import end_of_day, parse_instant
 from core.expand import Plan, expand
 from core.ladder import fire_times, next_fire, timing
 from core.parse import load_agreement
@@ -47,6 +50,16 @@ class ImportRejected(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = list(problems)
+
+
+class RegistrationRefused(Exception):
+    """`registered_at` cannot apply: in the future (`stored` None), or agreement `code` is
+    already stored (registered at `stored`). Nothing was stored."""
+
+    def __init__(self, code: str | None, stored: datetime | None) -> None:
+        super().__init__(f"{code}: already registered at {stored}" if stored
+                         else "registered_at is in the future")
+        self.code, self.stored = code, stored
 
 
 @dataclass
@@ -88,19 +101,35 @@ def _parse_all(app: App, files: Iterable[tuple[str, bytes]]) -> list[_Parsed]:
     return parsed
 
 
-def import_agreement(app: App, raw: bytes, name: str) -> ImportResult:
-    return import_many(app, [(name, raw)])[0]
+def import_agreement(app: App, raw: bytes, name: str,
+                     registered_at: datetime | str | None = None) -> ImportResult:
+    return import_many(app, [(name, raw)], registered_at=registered_at)[0]
 
 
 def import_many(app: App, files: Iterable[tuple[str, bytes]],
-                progress: Callable[[ImportResult], None] | None = None) -> list[ImportResult]:
-    """Validate every file, then store them all in one transaction."""
+                progress: Callable[[ImportResult], None] | None = None,
+                registered_at: datetime | str | None = None) -> list[ImportResult]:
+    """Validate every file, then store them all in one transaction.
+
+    `registered_at`: when the agreement was really registered (adopting phoihop
+    mid-period): obligations whose deadline had passed then are `unrecorded`, the later
+    ones `open` (overdue ones are chased from the next tick). Only for agreements not yet
+    stored, and not in the future. Given as ISO text, a date or a naive date-time is read
+    in each agreement's time zone (as `simulate --registered-at` reads it); text that is
+    no ISO date raises ValueError before anything is stored."""
     parsed = _parse_all(app, files)
     now = app.now()
+    registered: dict[str, datetime | None] = {}
+    for item in parsed:
+        when = parse_instant(registered_at, item.agreement.timezone) \
+            if isinstance(registered_at, str) else registered_at
+        if when is not None and when > now:
+            raise RegistrationRefused(None, None)
+        registered[item.name] = when
     results: list[ImportResult] = []
     with app.session(write=True) as s:
         for item in parsed:
-            result = _store(s, app, item, now)
+            result = _store(s, app, item, now, registered[item.name])
             results.append(result)
             if progress:
                 progress(result)
@@ -111,10 +140,13 @@ def source_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
+def _store(s: Session, app: App, item: _Parsed, now: datetime,
+           registered_at: datetime | None = None) -> ImportResult:
     a = item.agreement
     digest = source_hash(item.raw)
     row = s.exec(select(Agreement).where(Agreement.code == a.code)).first()
+    if row is not None and registered_at is not None:
+        raise RegistrationRefused(a.code, row.registered_at)
     if row is not None and row.source_hash == digest:
         return ImportResult(a.code, "unchanged", row.revision)
     fields: dict[str, Any] = dict(
@@ -124,7 +156,7 @@ def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
                   source_name=item.name, source_hash=digest, timing=timing(a.ladder),
                   updated_at=now)
     if row is None:
-        row = Agreement(code=a.code, registered_at=now, revision=1, **fields)
+        row = Agreement(code=a.code, registered_at=registered_at or now, revision=1, **fields)
         outcome = "created"
     else:
         for k, v in fields.items():
@@ -138,7 +170,7 @@ def _store(s: Session, app: App, item: _Parsed, now: datetime) -> ImportResult:
     _store_commitments(s, row.id, a)
     _store_reviews(s, row.id, item.plan)
     result = ImportResult(a.code, outcome, row.revision)
-    _store_obligations(s, app, row.id, item, now, result)
+    _store_obligations(s, app, row.id, item, now, result, registered_at or now)
     return result
 
 
@@ -232,22 +264,34 @@ def _store_reviews(s: Session, agreement_id: int, plan: Plan) -> None:
 
 
 def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, now: datetime,
-                       result: ImportResult) -> None:
+                       result: ImportResult, registered: datetime) -> None:
+    """`registered`: the instant new obligations are measured against (`unrecorded` when
+    their deadline is at or before it): the import, or the real registration."""
     a, cal = item.agreement, app.calendar
     table = Obligation.__table__  # type: ignore[attr-defined]
     existing = {r.key: r for r in s.execute(
         sa.select(*_cols(Obligation.key, Obligation.id, Obligation.planned_due,
-                         Obligation.status, Obligation.due))
+                         Obligation.status, Obligation.due, Obligation.created_at))
         .where(col(Obligation.agreement_id) == agreement_id)).all()}
     used = used_steps(s, [r.id for r in existing.values()]) if existing else {}
     extended = _extended(s, [r.id for r in existing.values()]) if existing else set()
-    answered = _answered(s, [r.id for r in existing.values() if r.status == "withdrawn"])
+    withdrawn = [r for r in existing.values() if r.status == "withdrawn"]
+    answered = _answered(s, [r.id for r in withdrawn])
+    # an obligation stored by the first import counts from the agreement's registration
+    # (which `registered_at` may set before the import itself)
+    _registered: dict[int, datetime] = {}
+    if withdrawn:
+        registered_at = s.execute(sa.select(col(Agreement.registered_at)).where(
+            col(Agreement.id) == agreement_id)).scalar_one()
+        first_stored = min(r.created_at for r in existing.values())
+        _registered = {r.id: registered_at for r in withdrawn
+                       if _same_instant(r.created_at, first_stored)}
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for o in item.plan.obligations:
         old = existing.pop(o.id, None)
         if old is None:
-            unrecorded = o.deadline <= now
+            unrecorded = o.deadline <= registered
             result.added += 1
             result.unrecorded += unrecorded
             new_rows.append(dict(
@@ -258,7 +302,12 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
                 next_fire(fire_times(a.ladder, o.due, cal, a.timezone), ()),
                 last_step=None, created_at=now, updated_at=now))
             continue
-        status = answered.get(old.id, "open") if old.status == "withdrawn" else old.status
+        status = old.status
+        if old.status == "withdrawn":
+            # restored: what its replies made it; else what it was when first stored
+            # (unrecorded if its deadline had passed then: nobody was ever asked for it)
+            first = _registered.get(old.id, old.created_at)
+            status = answered.get(old.id, "unrecorded" if o.deadline <= first else "open")
         if old.planned_due == o.due and old.status != "withdrawn":
             continue
         due = old.due if old.id in extended else o.due
@@ -283,6 +332,10 @@ def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, n
             deadline=sa.bindparam("deadline"), status=sa.bindparam("status"),
             next_fire=sa.bindparam("next_fire"), updated_at=sa.bindparam("updated_at")),
             updates)
+
+
+def _same_instant(a: datetime, b: datetime) -> bool:
+    return abs((a - b).total_seconds()) < 1
 
 
 def _cols(*columns: Any) -> list[Any]:

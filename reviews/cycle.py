@@ -80,15 +80,20 @@ def default_out_dir(app: App, code: str, cycle: int) -> Path:
         f"cycle-{cycle}"
 
 
-def file_stem(code: str, cycle: int, stage: str) -> str:
+def file_stem(code: str, cycle: int, stage: str, language: str = "vi") -> str:
+    """The dossier's file name, in the language of the setting `language`."""
+    if language == "en":
+        return f"{code}_cycle-{cycle}_{'draft' if stage == 'draft' else 'final'}"
     return f"{code}_ky-{cycle}_{'du-thao' if stage == 'draft' else 'chinh-thuc'}"
 
 
-def write_files(data: dict[str, Any], directory: Path) -> dict[str, Path]:
+def write_files(data: dict[str, Any], directory: Path, language: str = "vi"
+                ) -> dict[str, Path]:
     """DOCX, HTML and the charts' PNGs of one dossier; returns kind → path."""
     directory.mkdir(parents=True, exist_ok=True)
     pngs = chart.charts(data)
-    stem = file_stem(data["agreement"]["code"], data["cycle"]["cycle"], data["stage"])
+    stem = file_stem(data["agreement"]["code"], data["cycle"]["cycle"], data["stage"],
+                     language)
     paths = {"docx": directory / f"{stem}.docx", "html": directory / f"{stem}.html"}
     paths["docx"].write_bytes(docx.render(data, pngs))
     paths["html"].write_text(html.render(data, pngs), encoding="utf-8")
@@ -115,7 +120,8 @@ def prepare(s: Session, app: App, code: str, cycle: int, stage: str | None, now:
     files. Reads only: run it outside a write transaction, then `publish`."""
     _got, data = loader.build(s, app, code, cycle, at or now, stage, assembled_at=now)
     directory = out_dir or default_out_dir(app, code, cycle)
-    return Assembled(code, cycle, data["stage"], data, write_files(data, directory))
+    return Assembled(code, cycle, data["stage"], data,
+                     write_files(data, directory, app.settings.language))
 
 
 def publish(s: Session, app: App, assembled: Assembled, now: datetime) -> Assembled:

@@ -74,12 +74,13 @@ def test_review_prints_the_dossier_figures_and_writes_the_files(tmp_path: Path):
         draft.stdout
     assert "http://127.0.0.1:8600/dossier/" in draft.stdout
 
-    for args, message in (
-            (("NOPE", "--cycle", "1"), "no stored agreement 'NOPE' (see: phoihop agreements)"),
+    for args, message in (  # in the language of the setting (PHOIHOP_LANGUAGE=vi)
+            (("NOPE", "--cycle", "1"),
+             "Không có chương trình nào mã 'NOPE' trong cơ sở dữ liệu (xem: phoihop agreements)"),
             (("QT-KHKT-2021-2025", "--cycle", "7"),
-             "agreement QT-KHKT-2021-2025 has no review cycle 7 (cycles: 1, 2, 3)"),
+             "Chương trình QT-KHKT-2021-2025 không có kỳ sơ kết 7 (các kỳ: 1, 2, 3)"),
             (("QT-KHKT-2021-2025", "--cycle", "1", "--at", "hôm qua"),
-             "--at: 'hôm qua' is not an ISO date-time")):
+             "--at: 'hôm qua' không phải ngày giờ ISO")):
         bad = _run(data, "review", *args)
         assert (bad.returncode, bad.stderr.strip()) == (1, message)
 

@@ -46,9 +46,14 @@ def test_import_list_and_refuse(tmp_path: Path):
     assert "TH-KHKT-2024-2030" in table.stdout and "01/01/2024 – 31/12/2030" in table.stdout
 
 
-def test_bad_status_and_missing_file_are_one_line_errors(tmp_path: Path):
+def test_bad_status_is_usage_and_missing_file_one_line_error(tmp_path: Path):
+    """An unknown --status is wrong usage (exit 2, the allowed values listed); a missing
+    file is a one-line error (exit 1) in the language of the setting."""
     r = _run(tmp_path, "obligations", "--status", "late")
-    assert r.returncode == 1 and "--status: 'late' must be one of" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
-    r = _run(tmp_path, "import", str(tmp_path / "none.yaml"))
+    assert r.returncode == 2 and "'late' is not one of" in r.stderr, r.stderr
+    assert "'upcoming'" in r.stderr and "'unrecorded'" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _run(tmp_path, "import", str(tmp_path / "none.yaml"), lang="en")
     assert r.returncode == 1 and r.stderr.strip() == f"{tmp_path / 'none.yaml'}: file not found"
+    r = _run(tmp_path, "import", str(tmp_path / "none.yaml"))
+    assert r.returncode == 1 and r.stderr.strip() == f"{tmp_path / 'none.yaml'}: không có tệp này"

@@ -79,17 +79,25 @@ def test_dossier_matches_the_contract_example():
 
 
 def test_one_line_errors_without_traceback():
+    """Each error is one line, in the language of the setting (Vietnamese by default)."""
     cases = [
-        (("plan", "missing.yaml"), "missing.yaml: file not found"),
-        (("simulate", str(QT), "--until", "31/12/2022"), "--until: '31/12/2022' is not a date"),
-        (("dossier", str(QT), "--cycle", "9", "--at", "2022-12-20"), "has no review cycle 9"),
+        (("plan", "missing.yaml"), "missing.yaml: file not found",
+         "missing.yaml: không có tệp này"),
+        (("simulate", str(QT), "--until", "31/12/2022"), "--until: '31/12/2022' is not a date",
+         "--until: '31/12/2022' không phải ngày"),
+        (("dossier", str(QT), "--cycle", "9", "--at", "2022-12-20"), "has no review cycle 9",
+         "không có kỳ sơ kết 9"),
         (("simulate", str(QT), "--until", "2022-12-31", "--replies", str(TH)),
-         f"{TH}:"),
+         f"{TH}:", f"{TH}:"),
     ]
-    for args, words in cases:
-        out = run(*args)
-        assert out.returncode == 1, args
-        assert words in out.stderr and "Traceback" not in out.stderr
+    for args, english, vietnamese in cases:
+        for words, env in ((english, {"PHOIHOP_LANGUAGE": "en"}), (vietnamese, {})):
+            out = run(*args, **env)
+            assert out.returncode == 1, args
+            assert words in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+            assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+            if not env:
+                assert "not found" not in out.stderr and "has no" not in out.stderr
 
 
 def test_human_tables_in_both_languages():

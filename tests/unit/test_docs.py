@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer.main
@@ -48,3 +49,32 @@ def _doc_keys(doc: str) -> list[str]:
             first_cell = line.split("|")[1]
             keys.extend(k.strip() for k in first_cell.replace("`", "").split(","))
     return keys
+
+
+def _options() -> dict[str, list[list[str]]]:
+    """Command → each option's spellings (`--server`, `--no-server`), help left out."""
+    group = typer.main.get_group(app)
+    out: dict[str, list[list[str]]] = {}
+    for name, command in group.commands.items():
+        subs = getattr(command, "commands", None) or {None: command}
+        for sub_name, sub in subs.items():
+            key = f"{name} {sub_name}" if sub_name else name
+            out[key] = [[o for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
+                        for p in sub.params if p.param_type_name == "option"
+                        and "--help" not in p.opts]
+    return out
+
+
+def test_the_readme_table_lists_every_option():
+    """Issue 19.6: a user reads every option of every command in the README's table."""
+    rows = {}
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        found = re.match(r"\| `phoihop ([a-z]+(?: [a-z]+)?)\b", line)
+        if found:
+            rows[found[1]] = re.split(r"(?<!\\)\|", line)[1]  # `\|` inside a cell
+    missing = []
+    for command, options in _options().items():
+        row = rows.get(command, "")
+        missing += [f"{command} {spellings[0]}" for spellings in options
+                    if not any(re.search(rf"{s}\b", row) for s in spellings)]
+    assert not missing, f"options missing from README.md's command table: {missing}"
