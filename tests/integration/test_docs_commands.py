@@ -11,7 +11,9 @@ portal that serves until Ctrl-C) and the suite proves them elsewhere:
 - `phoihop up`, `phoihop demo` (tests/e2e/test_up_signals.py, tests/integration/test_demo.py),
 - `phoihop portal` (serves until stopped: tests/integration/test_cli_truth.py starts it),
 - `phoihop sync` (needs `up`'s Prefect API: tests/integration/test_flows.py; without one
-  it exits 1 by design, tests/integration/test_cli_truth.py).
+  it exits 1 by design, tests/integration/test_cli_truth.py),
+- `phoihop doctor` (checks a running stack: all ✓ against `up` in tests/e2e/test_up_stack.py;
+  without one it exits 1 by design, tests/integration/test_doctor.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-NEEDS_A_STACK = ("up", "demo", "portal", "sync")
+NEEDS_A_STACK = ("up", "demo", "portal", "sync", "doctor")
 # a placeholder: an upper-case word of the command table (FILE, CODE, K, ISO, DIR...),
 # an optional part in brackets, an ellipsis, a choice
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]*(\.\.\.)?$|[\[<|]|\.\.\.|…")
