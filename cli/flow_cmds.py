@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -97,11 +98,15 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
 
 def server_log_watch(settings: Settings) -> LogWatch:
     """Prefect's server logs followed from now on: each ERROR becomes one console line."""
-    from flows.doctor import LogWatch
+    import re
+
+    from flows.doctor import RETRIED, LogWatch
 
     def say(path: Path, line: str) -> None:
-        console.print(tr(f"✗ Máy chủ Prefect ghi lỗi ({path.name}): {line}",
-                         f"✗ Prefect's server logged an error ({path.name}): {line}"),
+        hint = next((h for pattern, h in RETRIED.items() if re.search(pattern, line)), None)
+        after = tr(f" — {hint[0]}", f" — {hint[1]}") if hint else ""
+        console.print(tr(f"✗ Máy chủ Prefect ghi lỗi ({path.name}): {line}{after}",
+                         f"✗ Prefect's server logged an error ({path.name}): {line}{after}"),
                       markup=False, highlight=False, soft_wrap=True)
 
     return LogWatch([settings.data_dir / "prefect-server.log",
@@ -138,7 +143,12 @@ def sync_cmd(
 ) -> None:
     """Make Prefect's scheduled runs match the plan (needs a running Prefect API: `phoihop
     up` in another terminal, or PREFECT_API_URL)."""
-    store()
+    app = store()
+    # The credentials of the stack `phoihop up` runs from this data dir, unless given
+    from flows.local import auth_file
+
+    if not os.environ.get("PREFECT_API_AUTH_STRING") and auth_file(app.settings).exists():
+        os.environ["PREFECT_API_AUTH_STRING"] = auth_file(app.settings).read_text().strip()
     # Before Prefect is asked anything: without a reachable API it would start a temporary
     # server of its own (and try to send telemetry), then fail with tracebacks.
     from prefect.settings import get_current_settings

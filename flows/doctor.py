@@ -29,6 +29,15 @@ SWEEP = "sweep/sweep"
 WORKER_FRESH = timedelta(seconds=90)  # a worker heartbeats every 30 s (Prefect's default)
 ERROR_LINE = re.compile(r"\|\s*(ERROR|CRITICAL)\s*\||^(ERROR|CRITICAL):")
 TZ = "Asia/Ho_Chi_Minh"  # the coordinators' zone, for the next run's time
+# ERRORs Prefect's server logs and recovers from by itself, with what to tell the reader:
+# on SQLite, its in-memory messaging consumer's write can meet another writer's lock
+# ("database is locked" at once, not after the busy timeout, when a read transaction would
+# have to upgrade); it retries that message (prefect/server/utilities/messaging/memory.py,
+# `subscription.retry`). Seen under load on 2 cores, a few times an hour at most.
+RETRIED = {
+    r"Failed in consume_loop \(sqlite3\.OperationalError: database is locked\)":
+        ("Prefect tự thử lại tin này", "Prefect retries this message"),
+}
 
 
 @dataclass(frozen=True)

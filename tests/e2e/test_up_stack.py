@@ -141,6 +141,17 @@ def test_doctor_names_the_log_and_exits_1_when_prefect_is_not_there(up: Up) -> N
     assert "Có kiểm tra không đạt" in done.stderr
 
 
+def test_sync_from_another_terminal_uses_the_stacks_credentials(up: Up) -> None:
+    """A coordinator's `phoihop sync` beside the running `up`: PREFECT_API_URL set, the
+    credentials read from the data dir's prefect-auth."""
+    env = {**up.env, "PREFECT_API_URL": up.api}
+    env.pop("PREFECT_API_AUTH_STRING", None)
+    done = subprocess.run([sys.executable, "-m", "cli.main", "sync"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Kế hoạch" in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
 def _count(up: Up) -> tuple[int, int, int]:
     return (len(up.post("flows/filter", {"limit": 200, "offset": 0})),
             len(up.post("deployments/filter", {"limit": 200, "offset": 0})),

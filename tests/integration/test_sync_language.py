@@ -4,6 +4,7 @@ Vietnamese), on the session's Prefect test server."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -23,7 +24,7 @@ def data(tmp_path, monkeypatch):
 
 
 def _messages(flow_run_id, expected: str) -> list[str]:
-    """The run's log lines, once `expected` is among them (or after 20 s)."""
+    """The run's log lines, once one matches the regex `expected` (or after 20 s)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogWorker
@@ -39,14 +40,16 @@ def _messages(flow_run_id, expected: str) -> list[str]:
     deadline = time.monotonic() + 20
     while True:
         found = asyncio.run(read())
-        if expected in found or time.monotonic() > deadline:
+        if any(re.fullmatch(expected, m) for m in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
 
 
+# the runs other tests of the session left scheduled on the shared server are cancelled
+# (\d+): the words are what this test is about
 @pytest.mark.parametrize(("language", "line"), [
-    ("en", "Schedule sync: 0 runs planned, created 0, kept 0, cancelled 0"),
-    ("vi", "Đồng bộ lịch: 0 lần chạy theo kế hoạch, tạo mới 0, giữ 0, hủy 0"),
+    ("en", r"Schedule sync: 0 runs planned, created 0, kept 0, cancelled \d+"),
+    ("vi", r"Đồng bộ lịch: 0 lần chạy theo kế hoạch, tạo mới 0, giữ 0, hủy \d+"),
 ])
 def test_sync_logs_follow_the_language_setting(prefect_harness, data, monkeypatch,
                                                language, line):
@@ -55,7 +58,8 @@ def test_sync_logs_follow_the_language_setting(prefect_harness, data, monkeypatc
     monkeypatch.setenv("PHOIHOP_LANGUAGE", language)
     state = asyncio.run(sync(horizon_days=1, return_state=True))
     assert state.is_completed()
-    assert line in _messages(state.state_details.flow_run_id, line)
+    found = _messages(state.state_details.flow_run_id, line)
+    assert any(re.fullmatch(line, m) for m in found), found
 
 
 def test_phoihop_sync_reaches_a_running_prefect_api(prefect_harness, tmp_path):
@@ -73,4 +77,4 @@ def test_phoihop_sync_reaches_a_running_prefect_api(prefect_harness, tmp_path):
     out = subprocess.run([sys.executable, "-m", "cli.main", "sync", "--horizon-days", "1"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "Planned 0, created 0, kept 0, cancelled 0." in out.stdout
+    assert re.search(r"Planned 0, created 0, kept 0, cancelled \d+\.", out.stdout), out.stdout
