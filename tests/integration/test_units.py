@@ -72,6 +72,7 @@ def _stop(proc: subprocess.Popen[bytes], seconds: float) -> int:
             proc.wait()
 
 
+@pytest.mark.proof  # ~30 s (a Prefect server, a portal, a worker): make proofs
 def test_the_portal_and_worker_units_run(tmp_path, monkeypatch):
     from config.settings import load_settings
     from flows.local import POOL, LocalStack
