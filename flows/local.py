@@ -192,7 +192,10 @@ class LocalStack:
         return proc
 
     def _replaced(self, old: subprocess.Popen[bytes], new: subprocess.Popen[bytes]) -> None:
-        self.processes[self.processes.index(old)] = new
+        if old in self.processes:
+            self.processes[self.processes.index(old)] = new
+        else:
+            self.processes.append(new)
 
     def __post_init__(self) -> None:
         if self.heartbeat is None:

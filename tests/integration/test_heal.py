@@ -380,6 +380,7 @@ def test_the_scaled_shape_heals_itself(tmp_path, pg_reason):
 
 @pytest.mark.proof  # about 2 minutes: two scaled shapes starting at once on 2 cores
 def test_two_installs_with_other_names_run_side_by_side(tmp_path, pg_reason):
+    import urllib.error
     import urllib.request
 
     import psycopg
@@ -410,8 +411,16 @@ def test_two_installs_with_other_names_run_side_by_side(tmp_path, pg_reason):
             assert len(shape.workers()) == 2
             with urllib.request.urlopen(f"{shape.api}/health", timeout=10) as r:
                 assert r.status == 200
-            with urllib.request.urlopen(f"http://127.0.0.1:{shape.portal}/", timeout=10) as r:
-                assert r.status < 500
+            deadline = time.monotonic() + 120  # `up` does not wait for the portal
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{shape.portal}/r/x", timeout=10)
+                except urllib.error.HTTPError as exc:
+                    assert exc.code in (400, 403, 404, 410)  # the portal's refusal
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the portal never answered"
+                    time.sleep(1)
             with psycopg.connect(SERVER.replace("/postgres", f"/{db}_prefect")) as conn:
                 pools = conn.execute("select name from work_pool").fetchall()
                 ports = conn.execute("select count(*) from deployment").fetchone()
