@@ -421,7 +421,7 @@ def test_two_installs_with_other_names_run_side_by_side(tmp_path, pg_reason):
                 except OSError:
                     assert time.monotonic() < deadline, "the portal never answered"
                     time.sleep(1)
-            with psycopg.connect(SERVER.replace("/postgres", f"/{db}_prefect")) as conn:
+            with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db}_prefect") as conn:
                 pools = conn.execute("select name from work_pool").fetchall()
                 ports = conn.execute("select count(*) from deployment").fetchone()
             assert pools == [("phoihop",)] and ports == (4,)
