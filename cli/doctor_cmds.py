@@ -24,7 +24,7 @@ def print_checks(settings: Settings, wait: float) -> bool:
 
 def doctor(
     port: Annotated[int | None, typer.Option(
-        help="Port of the local Prefect server (default: PREFECT_API_URL, else 4200).")] = None,
+        help="Port of the local Prefect server (default: PREFECT_API_URL, else prefect_port).")] = None,
     wait: Annotated[float, typer.Option(
         min=0, help="Seconds each check may wait for the stack to come up.")] = 0,
     demo: Annotated[bool, typer.Option(
@@ -36,8 +36,8 @@ def doctor(
     from flows.local import client_env
 
     settings = demo_settings(app_context().settings) if demo else app_context().settings
-    if port is not None or not os.environ.get("PREFECT_API_URL"):
-        port = 4200 if port is None else port
+    if port is None and not os.environ.get("PREFECT_API_URL"):
+        port = settings.prefect_port
     os.environ.update(client_env(settings, port))  # before prefect reads its settings
     if not print_checks(settings, wait):
         fail(tr("Có kiểm tra không đạt (xem các dòng ✗ ở trên).",

@@ -15,6 +15,7 @@ from cli.common import console, fail, read_bytes, tr
 from cli.doctor_cmds import print_checks
 from cli.store_cmds import store
 from config.settings import Settings
+from flows.supervise import WINDOW, Restart, Stopped, Supervisor
 from models.store import ImportRejected, import_many
 
 if TYPE_CHECKING:
@@ -38,18 +39,47 @@ def _stop_on_signals() -> None:
         signal.signal(s, stop)
 
 
-def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_workers: int = 1,
-              workers: int = 1, portal_workers: int = 1) -> None:
-    """Start server, worker and deployments; sync; catch up; wait for Ctrl-C (or SIGTERM);
-    stop cleanly."""
+def _restarting(r: Restart) -> None:
+    console.print(tr(
+        f"{r.name} đã dừng (mã {r.returncode}); khởi động lại sau {r.delay:.0f} giây "
+        f"(lần dừng thứ {r.failures} trong {WINDOW / 60:.0f} phút).",
+        f"{r.name} stopped (exit {r.returncode}); restarting in {r.delay:.0f} s "
+        f"(exit {r.failures} within {WINDOW / 60:.0f} min)."), markup=False)
+
+
+def _gave_up(exc: Stopped, settings: Settings) -> str:
+    if exc.why == "essential":
+        why = tr(f"{exc.name} đã dừng (mã {exc.returncode}): không có nó thì không gì chạy "
+                 "được, nên mọi tiến trình đều được dừng",
+                 f"{exc.name} stopped (exit {exc.returncode}): nothing works without it, so "
+                 "everything is stopped")
+    else:
+        why = tr(f"{exc.name} đã dừng {exc.failures} lần trong {WINDOW / 60:.0f} phút "
+                 f"(mã {exc.returncode}); mọi tiến trình đều được dừng",
+                 f"{exc.name} stopped {exc.failures} times within {WINDOW / 60:.0f} min "
+                 f"(exit {exc.returncode}); everything is stopped")
+    return why + tr("; xem nhật ký trong ", "; see the logs in ") + str(settings.data_dir)
+
+
+def run_stack(settings: Settings, port: int | None = None, mail_sink: bool = False,
+              api_workers: int = 1, workers: int = 1, portal_workers: int = 1,
+              host: str = "127.0.0.1") -> None:
+    """Start server, worker and deployments; sync; catch up; keep the children alive
+    (flows.supervise) until Ctrl-C (or SIGTERM); stop cleanly."""
     from flows.local import LocalStack, auth_file
 
     _stop_on_signals()
 
     # sets PREFECT_API_URL before prefect is imported
-    stack = LocalStack(settings, port, api_workers=api_workers, redis_url=settings.redis_url)
+    try:
+        stack = LocalStack(settings, port or settings.prefect_port, api_workers=api_workers,
+                           redis_url=settings.redis_url, host=host,
+                           supervisor=Supervisor(report=_restarting))
+    except ValueError as exc:
+        fail(str(exc))
     watch = server_log_watch(settings)
     from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.sync import sync
     try:
@@ -60,7 +90,11 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
             for n in range(1, workers + 1):
                 stack.start_worker(f"phoihop-worker-{n}")
             stack.start_portal(portal_workers)
-            result = asyncio.run(sync())
+            # this sync runs inside `up`, not on a worker: no heartbeats (if `up` dies, so
+            # does the run, and the next `up` syncs again); a heartbeat of it that reached
+            # Prefect after its Completed event started the missed-heartbeat timer afresh
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                result = asyncio.run(sync())
             run_deployment("sweep/sweep", timeout=0, tags=["phoihop"], as_subflow=False,
                            flow_run_name=tr("Quét khi khởi động", "Start-up sweep"))
         console.print(tr(
@@ -83,10 +117,11 @@ def run_stack(settings: Settings, port: int, mail_sink: bool = False, api_worker
                            f"  — sign in with the line in {auth_file(settings)}; filter by "
                            "tag agreement:<code>. Ctrl-C to stop."),
                       markup=False)
-        while all(p.poll() is None for p in stack.processes):
+        while True:  # a child that stops is started again; Stopped when that is no use
+            stack.supervisor.check()
             time.sleep(1)
-        fail(tr("Một tiến trình Prefect đã dừng; xem nhật ký trong ",
-                "A Prefect process stopped; see the logs in ") + str(settings.data_dir))
+    except Stopped as exc:
+        fail(_gave_up(exc, settings))
     except KeyboardInterrupt:
         console.print(tr("Đang dừng…", "Stopping…"))
     except RuntimeError as exc:
@@ -115,7 +150,12 @@ def server_log_watch(settings: Settings) -> LogWatch:
 
 def up(
     files: Annotated[list[Path] | None, typer.Argument(help="Agreement files to import.")] = None,
-    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+    port: Annotated[int | None, typer.Option(
+        help="Port of the local Prefect server (default: the prefect_port setting, 4200)."
+    )] = None,
+    host: Annotated[str, typer.Option(
+        help="Address Prefect's API and UI listen on; beyond loopback only with "
+             "authentication (PREFECT_SERVER_API_AUTH_STRING).")] = "127.0.0.1",
     api_workers: Annotated[int, typer.Option(
         min=1, help="Prefect API processes; above 1 needs Prefect on PostgreSQL "
                     "(PREFECT_API_DATABASE_CONNECTION_URL) and Redis (redis_url).")] = 1,
@@ -133,7 +173,7 @@ def up(
         except ImportRejected as exc:
             fail(str(exc))
     run_stack(app.settings, port, api_workers=api_workers, workers=workers,
-              portal_workers=portal_workers)
+              portal_workers=portal_workers, host=host)
 
 
 def sync_cmd(

@@ -36,6 +36,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# a run is marked Crashed only after this many heartbeat periods of silence: 3 missed
+# plus one of margin (heartbeats were seen 180.03 s apart at a 180 s frequency)
+SAFE_HEARTBEATS = 4
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
@@ -103,6 +106,11 @@ class Settings(BaseSettings):
     send_retries: int = 5
     send_deadline_seconds: float = 30.0
     lease_seconds: float = 120.0
+    # the Prefect side of `phoihop up` and scripts/scale-out.sh (docs/deploy.md)
+    prefect_port: int = Field(default=4200, ge=1, le=65535)  # its API and UI
+    prefect_database_url: str | None = None  # default: SQLite under <data_dir>/prefect
+    heartbeat_seconds: int = Field(default=60, ge=30)  # a flow run's; Prefect's least is 30
+    crashed_after_seconds: int | None = None  # silent this long: Crashed; ≥ 4 heartbeats
 
     @classmethod
     def settings_customise_sources(
@@ -167,6 +175,20 @@ class Settings(BaseSettings):
             if self.mail.username and (pw is None or pw.lower() in PLACEHOLDERS):
                 raise ValueError("mail.password is a placeholder; set a real secret for production")
         return self
+
+    @model_validator(mode="after")
+    def _heartbeat_margin(self) -> Settings:
+        least = SAFE_HEARTBEATS * self.heartbeat_seconds
+        if self.crashed_after_seconds is not None and self.crashed_after_seconds < least:
+            raise ValueError(
+                f"crashed_after_seconds {self.crashed_after_seconds} is under {least} "
+                f"({SAFE_HEARTBEATS} × heartbeat_seconds): a healthy run would be marked Crashed")
+        return self
+
+    @property
+    def crashed_after(self) -> int:
+        """Seconds without a heartbeat before a run is marked Crashed."""
+        return self.crashed_after_seconds or SAFE_HEARTBEATS * self.heartbeat_seconds
 
     @property
     def db_url(self) -> str:

@@ -9,6 +9,7 @@ starting again resumes from both databases.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -23,15 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from config.settings import Settings
+from config.settings import SAFE_HEARTBEATS, Settings
+from flows.supervise import Supervisor
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "phoihop"
 AUTOMATION = "phoihop: re-sync an agreement after a reply or an import"
 AGREEMENT_TEMPLATE = "{{ event.resource['phoihop.agreement'] }}"
 ZOMBIES = "phoihop: a run whose heartbeats stopped is Crashed"
-HEARTBEAT_SECONDS = 60  # a heartbeat a minute is plenty here (Prefect's least is 30)
-MISSED_HEARTBEATS = 3  # a run silent this many heartbeats is marked Crashed
+HEARTBEAT_SECONDS = 60  # Settings.heartbeat_seconds: a minute is plenty (Prefect's least: 30)
+TERMINAL = ("Completed", "Failed", "Cancelled", "Crashed")  # Prefect's final state names
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 FLOWS = (("ladder", "flows/ladder.py:ladder", None),
          ("review", "flows/review.py:review", None),
          ("sweep", "flows/ladder.py:sweep", "15 7 * * *"),  # daily catch-up, 07:15 local
@@ -143,32 +146,116 @@ def scaled_env(redis_url: str) -> dict[str, str]:
     }
 
 
+def heartbeat_margin(heartbeat: int, crashed_after: int) -> None:
+    """Refuse a missed-heartbeat threshold a healthy run could cross (ValueError)."""
+    if heartbeat < 30:
+        raise ValueError(f"a heartbeat every {heartbeat} s: Prefect's least is 30 s")
+    if crashed_after < SAFE_HEARTBEATS * heartbeat:
+        raise ValueError(f"runs marked Crashed after {crashed_after} s without a heartbeat, "
+                         f"under {SAFE_HEARTBEATS} heartbeats of {heartbeat} s: a healthy "
+                         f"run would be marked Crashed")
+
+
+def automation_key(automation: Any) -> Any:
+    """What an automation does, for comparing the stored one with the wanted one: its
+    fields without ids (the server gives the trigger a new id on every write), sets as
+    sorted lists."""
+    def canonical(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: canonical(v) for k, v in value.items() if k != "id"}
+        if isinstance(value, list):
+            items = [canonical(v) for v in value]
+            return sorted(items) if all(isinstance(v, str) for v in items) else items
+        return value
+
+    from prefect.events.schemas.automations import AutomationCore
+
+    fields = set(AutomationCore.model_fields)
+    return canonical(automation.model_dump(mode="json", include=fields))
+
+
+def prefect_db_url(url: str) -> str:
+    """Prefect's database URL as its server wants it (the asyncpg driver)."""
+    for plain in ("postgresql://", "postgresql+psycopg://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url.removeprefix(plain)
+    return url
+
+
 @dataclass
 class LocalStack:
     settings: Settings
     port: int = 4200
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    heartbeat: int = HEARTBEAT_SECONDS  # seconds between a flow run's heartbeats
+    # seconds between a flow run's heartbeats; default Settings.heartbeat_seconds
+    heartbeat: int | None = None
+    # seconds without one before the run is marked Crashed; default: Settings.crashed_after
+    # with the settings' heartbeat, SAFE_HEARTBEATS heartbeats with one given here
+    crashed_after: int | None = None
     # Prefect's API in this many processes, its services in one more: needs Prefect's
     # database on PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL) and Redis at redis_url
     api_workers: int = 1
     redis_url: str = "redis://127.0.0.1:6379/0"  # Settings.redis_url
+    host: str = "127.0.0.1"  # where Prefect's API listens; beyond loopback needs its auth
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
     @property
     def ui_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._client_host}:{self.port}"
 
-    def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+
+    def _popen(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
         out = open(self.settings.data_dir / log, "ab")  # noqa: SIM115 (owned by the child)
-        proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=ROOT, start_new_session=True)
+        with out:  # the child has its own copy
+            return subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=ROOT, start_new_session=True)
+
+    def _spawn(self, args: list[str], log: str, name: str | None = None,
+               essential: bool = False, leftovers: bool = False) -> subprocess.Popen[bytes]:
+        """A child process; with a `name`, supervised: started again when it exits
+        (`essential`: its exit stops everything; `leftovers`: whatever is left of its
+        process group, e.g. a portal's uvicorn workers holding the port, is killed
+        first)."""
+        proc = self._popen(args, log)
         self.processes.append(proc)
+        if name:
+            def again() -> subprocess.Popen[bytes]:
+                if leftovers:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child.proc.pid, signal.SIGKILL)
+                return self._popen(args, log)
+
+            child = self.supervisor.watch(name, proc, again, essential)
         return proc
 
+    def _replaced(self, old: subprocess.Popen[bytes], new: subprocess.Popen[bytes]) -> None:
+        if old in self.processes:
+            self.processes[self.processes.index(old)] = new
+        else:
+            self.processes.append(new)
+
     def __post_init__(self) -> None:
+        if self.heartbeat is None:
+            self.heartbeat = self.settings.heartbeat_seconds
+            crashed_after = self.settings.crashed_after
+        else:
+            crashed_after = SAFE_HEARTBEATS * self.heartbeat
+        self.crashed_after = self.crashed_after or crashed_after
+        heartbeat_margin(self.heartbeat, self.crashed_after)
+        self.supervisor.replaced = self._replaced
         # Prefect reads its settings when first imported: point this process at the local
         # server before anything imports prefect.
         self.env = prefect_env(self.settings, self.port, self.heartbeat)
+        self.env["PREFECT_SERVER_API_HOST"] = self.host
+        self.env["PREFECT_API_URL"] = f"http://{self._client_host}:{self.port}/api"
+        if self.settings.prefect_database_url:
+            self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_db_url(
+                self.settings.prefect_database_url)
+        # prefect_env always sets PREFECT_SERVER_API_AUTH_STRING: beyond loopback too, the
+        # API answers nothing without credentials
         mine = {k: v for k, v in self.env.items()
                 if k.startswith(("PREFECT_", "PHOIHOP_")) and not k.startswith("PREFECT_SERVER_")}
         self._saved_env = {k: os.environ.get(k) for k in mine}  # given back by stop()
@@ -182,9 +269,11 @@ class LocalStack:
             return
         self._serve(["--analytics-off"], "prefect-server.log")
 
-    def _serve(self, options: list[str], log: str) -> subprocess.Popen[bytes]:
+    def _serve(self, options: list[str], log: str, name: str | None = "Prefect server"
+               ) -> subprocess.Popen[bytes]:
         proc = self._spawn([sys.executable, "-m", "prefect", "server", "start", "--host",
-                            "127.0.0.1", "--port", str(self.port), *options], log)
+                            self.host, "--port", str(self.port), *options], log, name,
+                           essential=True)
         wait_healthy(self.env["PREFECT_API_URL"], proc, self.settings.data_dir / log)
         return proc
 
@@ -209,14 +298,15 @@ class LocalStack:
             raise RuntimeError("Prefect's API in several processes needs its database on "
                                "PostgreSQL: set PREFECT_API_DATABASE_CONNECTION_URL")
         self._prefect(["server", "database", "upgrade", "-y"], "migrate Prefect's database")
-        first = self._serve(["--analytics-off", "--no-services"], "prefect-server.log")
+        first = self._serve(["--analytics-off", "--no-services"], "prefect-server.log",
+                            name=None)
         os.killpg(first.pid, signal.SIGINT)
         first.wait(timeout=60)
         self.processes.remove(first)
         self._serve(["--analytics-off", "--workers", str(self.api_workers)],
-                    "prefect-server.log")
+                    "prefect-server.log", name="Prefect API")
         self._spawn([sys.executable, "-m", "prefect", "server", "services", "start"],
-                    "prefect-services.log")
+                    "prefect-services.log", "Prefect services", leftovers=True)
 
     def deploy(self, timezone: str = "Asia/Ho_Chi_Minh") -> None:
         """One deployment per flow type, pulled by the process work pool."""
@@ -239,7 +329,7 @@ class LocalStack:
                               enforce_parameter_schema=name not in SYNC_CREATED)
         self.automate()
 
-    def automate(self) -> None:
+    def automate(self) -> dict[str, str]:
         """A reply or an amendment may move fire times: an automation on
         `phoihop.reply.recorded` and `phoihop.agreement.imported` runs `sync` for that
         agreement (visible, and pausable, in the UI's Automations page).
@@ -247,73 +337,99 @@ class LocalStack:
         A run whose process died (its worker killed, its machine gone, the worker stopped
         with SIGTERM or Ctrl-C) stays `Running` in Prefect for ever: Prefect does not notice
         by itself. A second automation, Prefect's own recipe for such "zombie" runs, marks a
-        run `Crashed` once MISSED_HEARTBEATS heartbeats are missing; it is not retried (the
-        next run or the daily sweep does its work, `docs/flows.md`). Both are re-created on
-        every start, never duplicated."""
-        import asyncio
+        run `Crashed` once it sent no heartbeat for `crashed_after` seconds (at least
+        SAFE_HEARTBEATS heartbeats); it is not retried (the next run or the daily sweep does
+        its work, `docs/flows.md`). A run that reached a terminal state is expected to stop:
+        its Completed/Failed/Cancelled/Crashed event closes the timer.
+
+        Both are reconciled on every start, never re-created: the stored one is left
+        alone when it is what is wanted (the timers Prefect holds for runs whose
+        heartbeats stopped survive a restart), updated in place when it differs (Prefect
+        then starts its timers afresh), created when missing. One paused in the UI stays
+        paused. Returns what was done to each: created, updated or kept."""
+        return asyncio.run(self._reconcile(self._wanted_automations))
+
+    async def _wanted_automations(self, client: Any) -> list[Any]:
         from datetime import timedelta
 
-        from prefect.automations import Automation, EventTrigger, Posture, RunDeployment
-        from prefect.client.orchestration import get_client
+        from prefect.automations import Posture
         from prefect.client.schemas.objects import StateType
-        from prefect.events.actions import ChangeFlowRunState
+        from prefect.events.actions import ChangeFlowRunState, RunDeployment
+        from prefect.events.schemas.automations import AutomationCore, EventTrigger
         from prefect.events.schemas.events import ResourceSpecification
 
-        async def replace() -> None:
-            async with get_client() as client:
-                for name in (AUTOMATION, ZOMBIES):
-                    for old in await client.read_automations_by_name(name):
-                        await client.delete_automation(old.id)
-                await Automation(
-                    name=ZOMBIES,
-                    description="Lần chạy mất tín hiệu được đánh dấu Crashed / a run whose "
-                                "heartbeats stopped is marked Crashed",
-                    trigger=EventTrigger(
-                        after={"prefect.flow-run.heartbeat"},
-                        expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
-                                "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
-                                "prefect.flow-run.Crashed"},
-                        match=ResourceSpecification({"prefect.resource.id":
-                                                     ["prefect.flow-run.*"]}),
-                        for_each={"prefect.resource.id"}, posture=Posture.Proactive,
-                        threshold=1,
-                        within=timedelta(seconds=MISSED_HEARTBEATS * self.heartbeat)),
-                    actions=[ChangeFlowRunState(
-                        name="Crashed", state=StateType.CRASHED, force=False,
-                        message="Mất tín hiệu của lần chạy: tiến trình đã dừng / the run's "
-                                "heartbeats stopped: its process died")],
-                ).acreate()
-                deployment = await client.read_deployment_by_name("sync/sync")
-                await Automation(
-                    name=AUTOMATION,
-                    description="Đồng bộ lịch của chương trình khi có trả lời / re-sync an "
-                                "agreement's schedule after a reply",
-                    trigger=EventTrigger(expect={"phoihop.reply.recorded",
-                                                 "phoihop.agreement.imported"},
-                                         posture=Posture.Reactive, threshold=1),
-                    actions=[RunDeployment(source="selected", deployment_id=deployment.id,
-                                           parameters={"agreement": AGREEMENT_TEMPLATE},
-                                           job_variables=None)],
-                ).acreate()
+        assert self.crashed_after is not None
+        zombies = AutomationCore(
+            name=ZOMBIES,
+            description="Lần chạy mất tín hiệu được đánh dấu Crashed / a run whose "
+                        "heartbeats stopped is marked Crashed",
+            trigger=EventTrigger(
+                after={"prefect.flow-run.heartbeat"},
+                expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in
+                                                        TERMINAL)},
+                match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+                for_each={"prefect.resource.id"}, posture=Posture.Proactive,
+                threshold=1, within=timedelta(seconds=self.crashed_after)),
+            actions=[ChangeFlowRunState(
+                name="Crashed", state=StateType.CRASHED, force=False,
+                message="Mất tín hiệu của lần chạy: tiến trình đã dừng / the run's "
+                        "heartbeats stopped: its process died")],
+        )
+        deployment = await client.read_deployment_by_name("sync/sync")
+        resync = AutomationCore(
+            name=AUTOMATION,
+            description="Đồng bộ lịch của chương trình khi có trả lời / re-sync an "
+                        "agreement's schedule after a reply",
+            trigger=EventTrigger(expect={"phoihop.reply.recorded",
+                                         "phoihop.agreement.imported"},
+                                 posture=Posture.Reactive, threshold=1),
+            actions=[RunDeployment(source="selected", deployment_id=deployment.id,
+                                   parameters={"agreement": AGREEMENT_TEMPLATE},
+                                   job_variables=None)],
+        )
+        return [zombies, resync]
 
-        asyncio.run(replace())
+    @staticmethod
+    async def _reconcile(wanted: Any) -> dict[str, str]:
+        from prefect.client.orchestration import get_client
 
+        done: dict[str, str] = {}
+        async with get_client() as client:
+            for want in await wanted(client):
+                stored = await client.read_automations_by_name(want.name)
+                if not stored:
+                    await client.create_automation(want)
+                    done[want.name] = "created"
+                    continue
+                keep, *extra = stored  # the newest; duplicates of older versions go
+                for old in extra:
+                    await client.delete_automation(old.id)
+                want.enabled = keep.enabled  # paused in the UI: stays paused
+                if automation_key(keep) == automation_key(want):
+                    done[want.name] = "kept"
+                    continue
+                # a PUT: what is not set here (tags, other actions) gets its default
+                await client.update_automation(keep.id, want)
+                done[want.name] = "updated"
+        return done
     def start_worker(self, name: str = "phoihop-worker-1") -> None:
         self._spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
-                     "--type", "process", "--name", name], f"{name}.log")
+                     "--type", "process", "--name", name], f"{name}.log", name)
 
     def start_mail_sink(self) -> Path:
         """The demo's mailbox: every message as an .eml file under <data dir>/mail."""
         folder = self.settings.data_dir / "mail"
         self._spawn([sys.executable, "-m", "notifications.mailsink", str(folder),
-                     str(self.settings.mail.port)], "mail-sink.log")
+                     str(self.settings.mail.port)], "mail-sink.log", "mail sink",
+                    leftovers=True)
         return folder
 
     def start_portal(self, workers: int = 1) -> None:
         """`phoihop portal` in a process group of its own (`workers`: its uvicorn worker
         processes)."""
         self._spawn([sys.executable, "-m", "cli.main", "portal", "--port",
-                     str(self.settings.portal_port), "--workers", str(workers)], "portal.log")
+                     str(self.settings.portal_port), "--workers", str(workers)], "portal.log",
+                    "portal", leftovers=True)
 
     def client_settings(self) -> dict[Any, Any]:
         """Prefect settings pointing this process's client at the stack, for
@@ -333,6 +449,7 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
+        self.supervisor.children.clear()
         for k, v in self._saved_env.items():  # this process's environment as it was
             if v is None:
                 os.environ.pop(k, None)
