@@ -24,7 +24,8 @@ def print_checks(settings: Settings, wait: float) -> bool:
 
 def doctor(
     port: Annotated[int | None, typer.Option(
-        help="Port of the local Prefect server (default: PREFECT_API_URL, else prefect_port).")] = None,
+        help="Port of the local Prefect server (default: PREFECT_API_URL, else "
+             "prefect_port).")] = None,
     wait: Annotated[float, typer.Option(
         min=0, help="Seconds each check may wait for the stack to come up.")] = 0,
     demo: Annotated[bool, typer.Option(
