@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yaml.nodes import Node, SequenceNode
@@ -87,14 +86,6 @@ INDICATOR_KEYS = {"id", "label", "kind", "at_most"}
 REVIEW_KEYS = {"every_years", "due", "rotation", "final_host", "report_due"}
 LADDER_KEYS = {"send_at", "steps"}
 STEP_KEYS = {"at", "action", "to"}
-
-
-def _password_of(url: str) -> str | None:
-    """The password of an URL's `user:password@` part, if it has one."""
-    try:
-        return urlsplit(url).password or None
-    except ValueError:  # a port that is not a number: whatever Apprise makes of it
-        return None
 
 
 def mask_secret(text: str) -> str:
@@ -392,10 +383,6 @@ def _read_contact(node: Node, r: _Reader, label: str) -> Contact | None:
             t = text_of(ch)
             if t is None or not t.strip():
                 r.p.add(ch, f"{label}: a channel must be an Apprise URL or a channel name")
-            elif "://" in t and _password_of(t.strip()):
-                r.p.add(ch, f"{label}: channel '{mask_secret(t.strip())}' has a password written "
-                        "in the agreement file; put the URL in the configuration ([channels] "
-                        "NAME = \"...\", see docs/notifications.md) and write NAME here")
             elif "://" in t or t.strip() in r.options.channels:
                 channels.append(t.strip())
             else:
