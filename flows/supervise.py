@@ -95,9 +95,3 @@ class Supervisor:
             delay = self.backoff[min(failures, len(self.backoff)) - 1]
             child.due = now + delay
             self.report(Restart(child.name, code, delay, failures))
-
-    def run(self, interval: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Check every `interval` seconds until Stopped (or KeyboardInterrupt)."""
-        while True:
-            self.check()
-            sleep(interval)
