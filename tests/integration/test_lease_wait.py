@@ -14,6 +14,7 @@ import time as clock
 from collections import Counter
 from datetime import date, time
 
+import pytest
 from sqlmodel import select
 
 from config.bootstrap import bootstrap
@@ -46,6 +47,7 @@ def _states(app) -> Counter[str]:
         return Counter(s.exec(select(OutboxMessage.state)).all())
 
 
+@pytest.mark.proof  # ~25 s of kill -9 trials: make proofs (the suite keeps near 12 minutes)
 def test_rows_a_killed_sender_claimed_go_out_within_a_lease(tmp_path, monkeypatch):
     rng = random.Random(20261203)
     with SmtpServer() as smtp:

@@ -16,6 +16,7 @@ from tests.fault_restarts import run_window, undisturbed
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.proof  # 44-100 s: make proofs (the suite keeps near 12 minutes)
 def test_restarts_inside_a_run_window_change_nothing_in_the_database(tmp_path):
     calm = undisturbed(tmp_path / "calm", days=2)
     hit = run_window(tmp_path / "hit", days=2, restarts=2, seed=6, span=20.0,
