@@ -4,6 +4,7 @@ an install's)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -64,6 +65,8 @@ def _clean() -> None:
 
 def test_one_role_per_component_with_least_privilege(tmp_path, pg_reason):
     if pg_reason:
+        if os.environ.get("PHOIHOP_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but does not answer: {pg_reason}")
         pytest.skip(f"needs PostgreSQL: {pg_reason}")
     import psycopg
     from psycopg.errors import InsufficientPrivilege
