@@ -12,7 +12,7 @@ from pathlib import Path
 
 from docx import Document
 
-from config.bootstrap import bootstrap
+from config.bootstrap import App, bootstrap
 from config.settings import Settings
 from core.calendar import local_instant
 from core.expand import expand
@@ -35,8 +35,8 @@ def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env, timeout=120)
 
 
-def test_review_prints_the_dossier_figures_and_writes_the_files(tmp_path: Path):
-    data = tmp_path / "data"
+def _stored_with_replies(data: Path) -> App:
+    """The Quảng Trị example stored in `data` on its signing day, its replies recorded."""
     agreement, _ = load_agreement(QT.read_bytes(), str(QT))
     clock = FixedClock(local_instant(agreement.signed_on, time(0, 0), agreement.timezone))
     app = bootstrap(Settings(data_dir=data), clock=clock)
@@ -46,6 +46,12 @@ def test_review_prints_the_dossier_figures_and_writes_the_files(tmp_path: Path):
     replies, _ = load_replies(QT_REPLIES.read_bytes(), "r", agreement.timezone,
                               {o.id for o in plan.obligations})
     record(app, replies)
+    return app
+
+
+def test_review_prints_the_dossier_figures_and_writes_the_files(tmp_path: Path):
+    data = tmp_path / "data"
+    app = _stored_with_replies(data)
     app.engine.dispose()
 
     stored = _run(data, "review", "QT-KHKT-2021-2025", "--cycle", "1", "--at", AT, "--json")
@@ -94,15 +100,7 @@ def test_review_out_with_huge_values_stored_before_the_bound(tmp_path: Path):
     from models.tables import Reply
 
     data = tmp_path / "data"
-    agreement, _ = load_agreement(QT.read_bytes(), str(QT))
-    clock = FixedClock(local_instant(agreement.signed_on, time(0, 0), agreement.timezone))
-    app = bootstrap(Settings(data_dir=data), clock=clock)
-    upgrade(app.engine)
-    import_agreement(app, QT.read_bytes(), str(QT))
-    plan = expand(agreement, CAL)
-    replies, _ = load_replies(QT_REPLIES.read_bytes(), "r", agreement.timezone,
-                              {o.id for o in plan.obligations})
-    record(app, replies)
+    app = _stored_with_replies(data)
     with app.session(write=True) as s:
         table = Reply.__table__  # type: ignore[attr-defined]
         ids = [r for (r,) in s.execute(sa.select(table.c.id).where(
