@@ -37,6 +37,17 @@ TZ = "Asia/Ho_Chi_Minh"  # the coordinators' zone, for the next run's time
 RETRIED = {
     r"Failed in consume_loop \(sqlite3\.OperationalError: database is locked\)":
         ("Prefect tự thử lại tin này", "Prefect retries this message"),
+    # a read-then-write transaction on Prefect's SQLite: the server closes the worker's
+    # channel, the worker reconnects within seconds and heartbeats again
+    r"Worker channel heartbeat persistence failed: .*"
+    r"\(sqlite3\.OperationalError: database is locked\)":
+        ("worker tự kết nối lại và báo nhịp tiếp", "the worker reconnects and heartbeats on"),
+    # an automation updated in place: Prefect's periodic check meets the replaced trigger
+    # once; its next loop (seconds later) evaluates the new one
+    r"evaluate_proactive_triggers_periodic.*"
+    r"\(AssertionError: Trigger\._automation has been garbage collected\)":
+        ("Prefect kiểm tra lại tự động hoá mới ở vòng sau",
+         "Prefect checks the updated automation on its next loop"),
 }
 
 

@@ -44,6 +44,27 @@ def test_each_error_is_one_line_with_its_exception(tmp_path: Path) -> None:
     assert [e for e in errors if any(re.search(p, e) for p in RETRIED)] == [errors[1]]
 
 
+def test_what_prefect_recovers_from_by_itself_is_named_and_nothing_else() -> None:
+    """The transients CI met (16:30, 03/12/2026), as Prefect 3.8.8 logs them, are retried;
+    the same services failing for another reason are not."""
+    recovered = [
+        "16:30:28.666 | ERROR   | prefect.server.utilities.worker_channel - Worker channel "
+        "heartbeat persistence failed: work_pool=phoihop worker_name=phoihop-worker-1 "
+        "(sqlite3.OperationalError: database is locked)",
+        "16:30:56.805 | ERROR   | docket.dependencies - ↩ [    22ms] "
+        "evaluate_proactive_triggers_periodic(){evaluate_proactive_triggers_periodic} "
+        "(AssertionError: Trigger._automation has been garbage collected)"]
+    failing = [
+        "16:30:28.666 | ERROR   | prefect.server.utilities.worker_channel - Worker channel "
+        "heartbeat persistence failed: work_pool=phoihop worker_name=phoihop-worker-1 "
+        "(sqlalchemy.exc.IntegrityError: FOREIGN KEY constraint failed)",
+        "16:30:56.805 | ERROR   | docket.dependencies - ↩ [    22ms] "
+        "evaluate_proactive_triggers_periodic(){evaluate_proactive_triggers_periodic} "
+        "(KeyError: 'trigger')"]
+    assert all(any(re.search(p, e) for p in RETRIED) for e in recovered)
+    assert not any(re.search(p, e) for e in failing for p in RETRIED)
+
+
 def test_the_watch_reports_new_errors_once(tmp_path: Path) -> None:
     log = tmp_path / "prefect-server.log"
     log.write_text(LOG)
