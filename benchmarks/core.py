@@ -23,7 +23,7 @@ from core.expand import expand
 from core.parse import load_agreement
 from models.migrate import upgrade
 from models.queries import overdue_at
-from models.store import import_many
+from services.imports import import_many
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 Row = dict[str, Any]

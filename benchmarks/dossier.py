@@ -29,9 +29,9 @@ from config.bootstrap import App, bootstrap
 from config.settings import Settings
 from core.calendar import local_instant
 from models.migrate import upgrade
-from models.store import import_many
 from models.tables import Agreement, Obligation, Reply, Review
-from reviews.cycle import prepare, publish
+from services.imports import import_many
+from services.reviews import prepare, publish
 
 Row = dict[str, Any]
 WORKERS = 2

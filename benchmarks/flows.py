@@ -97,8 +97,8 @@ def _run(directory: Path, count: int) -> list[Row]:
     from flows.ladder import ladder, sweep
     from flows.sync import sync
     from models.migrate import upgrade
-    from models.store import import_many
-    from reviews import cycle
+    from services import reviews as cycle
+    from services.imports import import_many
 
     now = datetime.now(UTC)
     app = bootstrap(settings, clock=lambda: now)

@@ -43,11 +43,12 @@ from benchmarks.synthetic import generate
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from core.calendar import local_instant
-from models.ladder_state import tick
 from models.migrate import upgrade
-from models.store import import_many
+from models.outbox import message_id
 from models.tables import OutboxMessage
-from notifications.outbox import enqueue_fired, message_id, send_pending
+from notifications.send import send_pending
+from services.imports import import_many
+from services.ladder import enqueue_fired, tick
 
 Row = dict[str, Any]
 TZ = "Asia/Ho_Chi_Minh"

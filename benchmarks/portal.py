@@ -69,8 +69,8 @@ from config.bootstrap import App, bootstrap
 from config.settings import Settings
 from models.links import issue
 from models.migrate import upgrade
-from models.store import import_many
 from models.tables import Contact, Obligation, Party, Reply
+from services.imports import import_many
 
 Row = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent

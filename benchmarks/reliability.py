@@ -59,9 +59,10 @@ from core.ladder import simulate
 from core.parse import load_agreement
 from flows import work
 from models.migrate import upgrade
-from models.store import import_many
+from models.outbox import message_id
 from models.tables import FiredStep, Obligation, OutboxMessage
-from notifications.outbox import message_id, send_pending
+from notifications.send import send_pending
+from services.imports import import_many
 from tests.fault_servers import StallingServer
 from tests.smtp_sink import SmtpServer
 

@@ -33,9 +33,9 @@ from core.parse import load_agreement
 from core.replies import Reply
 from flows import work
 from models.migrate import upgrade
-from models.replies import record_reply
-from models.store import import_many
 from models.tables import FiredStep, Obligation
+from services.imports import import_many
+from services.replies import record_reply
 
 Row = dict[str, Any]
 TZ = "Asia/Ho_Chi_Minh"

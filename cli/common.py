@@ -18,7 +18,7 @@ from typer import Typer
 from typer.core import TyperCommand
 
 from config.bootstrap import App, bootstrap
-from config.settings import ConfigError, config_file
+from config.settings import ConfigError, Settings, config_file
 from core.agreement import Agreement
 from core.parse import load_agreement
 from core.replies import Reply, load_replies
@@ -170,3 +170,8 @@ def show_date(d: date) -> str:
 def exit_on_failure(exc: Failure) -> NoReturn:
     err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
     sys.exit(1)
+
+
+def demo_settings(base: Settings) -> Settings:
+    """The demo's own data dir and database, beside the real ones."""
+    return base.model_copy(update={"data_dir": base.data_dir / "demo", "database_url": None})

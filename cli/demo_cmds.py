@@ -14,20 +14,28 @@ from typing import Annotated
 
 import typer
 
-from cli.common import FullTable, console, fail, pin_config_file, read_bytes, show_date, tr
+from cli.common import (
+    FullTable,
+    console,
+    demo_settings,
+    fail,
+    pin_config_file,
+    read_bytes,
+    show_date,
+    tr,
+)
 from cli.store_cmds import print_next_steps, status_label
 from config.bootstrap import App, bootstrap
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import ConfigError, load_settings
 from core.calendar import iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
-from models.ladder_state import tick
 from models.migrate import upgrade
 from models.queries import list_obligations
-from models.replies import record_reply
-from models.store import import_agreement
-from notifications.outbox import enqueue_fired
+from services.imports import import_agreement
+from services.ladder import enqueue_fired, tick
+from services.replies import record_reply
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"  # copies of shared/
 RECENT_DAYS = 30
@@ -117,11 +125,6 @@ def show_today(app: App, today: date) -> None:
                              f"{total - len(rows)} more rows; to see them all: {see}"),
                           markup=False, highlight=False, soft_wrap=True)
     print_next_steps(app, now, env=env)
-
-
-def demo_settings(base: Settings) -> Settings:
-    """The demo's own data dir and database, beside the real ones."""
-    return base.model_copy(update={"data_dir": base.data_dir / "demo", "database_url": None})
 
 
 def demo(

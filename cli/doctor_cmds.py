@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import app_context, console, fail, language, tr
+from cli.common import app_context, console, demo_settings, fail, language, tr
 from config.settings import Settings
 
 
@@ -33,7 +33,6 @@ def doctor(
 ) -> None:
     """Check a running stack: scheduler, worker, portal, mail server, database migration.
     Exit 1 when any check fails."""
-    from cli.demo_cmds import demo_settings
     from flows.local import client_env
 
     settings = demo_settings(app_context().settings) if demo else app_context().settings

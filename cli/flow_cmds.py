@@ -16,7 +16,8 @@ from cli.doctor_cmds import print_checks
 from cli.store_cmds import store
 from config.settings import Settings
 from flows.supervise import WINDOW, Restart, Stopped, Supervisor
-from models.store import ImportRejected, import_many
+from models.store import ImportRejected
+from services.imports import import_many
 
 if TYPE_CHECKING:
     from flows.doctor import LogWatch

@@ -24,8 +24,8 @@ from core.dossier import UnknownCycle
 from models.ladder_state import StoredAgreementUnreadable
 from reviews import load as loader
 from reviews.chart import FontMissing
-from reviews.cycle import Assembled, default_out_dir, prepare
-from reviews.cycle import publish as store_it
+from services.reviews import Assembled, default_out_dir, prepare
+from services.reviews import publish as store_it
 
 T = TypeVar("T")
 
@@ -53,7 +53,8 @@ def review(
     now = app.now()  # of the read-only link (--publish)
     if json and out is None and not publish:
         with app.session() as s:
-            data = _guarded(lambda: loader.build(s, app, code, cycle, when)[1], code, cycle)
+            data = _guarded(lambda: loader.build(s, app.parse_options, code, cycle, when)[1],
+                            code, cycle)
         print_json(data["figures"])
         return
     directory = out or default_out_dir(app, code, cycle)
@@ -62,7 +63,7 @@ def review(
         # stand at, not the day this command runs
         result: Assembled = _guarded(lambda: prepare(
             s, app, code, cycle, None, when, directory, at=when), code, cycle, directory)
-        agreement = loader.inputs(s, app, code).plan.agreement
+        agreement = loader.inputs(s, app.parse_options, code).plan.agreement
     if publish:
         with app.session(write=True) as s:
             store_it(s, app, result, now)

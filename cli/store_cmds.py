@@ -30,8 +30,9 @@ from models.queries import (
     list_obligations,
     next_steps,
 )
-from models.store import ImportRejected, RegistrationRefused, import_many
+from models.store import ImportRejected, RegistrationRefused
 from notifications import events
+from services.imports import import_many
 
 STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
              "submitted": "đã nộp", "accepted": "đã chấp nhận", "waived": "được miễn",

@@ -1,7 +1,11 @@
-"""Wire everything in one place: settings → engine, session factory, calendar, parse options.
+"""Wire everything in one place: settings → engine, units of work, clock, calendar, parse
+options, the link key, the policy and the notifiers.
 
-Flows, portal and CLI all call `bootstrap()`; tests call it with their own
-settings (a temporary SQLite file or the PostgreSQL test database).
+One App per process: flows, tasks, the portal and the CLI all call `bootstrap()`, which
+builds it once for the settings in force and hands the same one out after. Tests call it
+with their own settings (a temporary SQLite file or the PostgreSQL test database) or
+clock, and get their own. The layers below take what they need of it (services.ports,
+notifications.send): never the settings themselves.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from config.settings import Settings, load_settings
 from core.agreement import Ladder
 from core.calendar import WorkCalendar
 from core.parse import ParseOptions, ladder_from_config
+from core.policy import Policy
+from notifications.apprise_channel import AppriseNotifier
+from notifications.port import Notifier
+from notifications.smtp import SmtpNotifier
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -242,11 +250,40 @@ class App:
                 fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
 
+    @cached_property
+    def policy(self) -> Policy:
+        s = self.settings
+        return Policy(auto_extension_days=s.auto_extension_days,
+                      link_days_after_deadline=s.link_days_after_deadline,
+                      lease_seconds=s.lease_seconds, send_retries=s.send_retries,
+                      portal_url=s.portal_url, sender_name=s.mail.sender_name,
+                      language=s.language, data_dir=s.data_dir)
+
+    def notifiers(self) -> dict[str, Notifier]:
+        """The channels, opened for one send round (the sender closes them after it): the
+        SMTP account, and the Apprise channels named in the settings."""
+        s = self.settings
+        return {"email": SmtpNotifier(s.mail, s.send_deadline_seconds),
+                "apprise": AppriseNotifier({k: v.get_secret_value()
+                                            for k, v in s.channels.items()})}
+
     def now(self) -> datetime:
         return self.clock()
 
 
+_process: App | None = None
+
+
 def bootstrap(settings: Settings | None = None, clock: Clock = system_clock) -> App:
+    """The App of this process for these settings (default: loaded from the environment
+    and the TOML), built once on the wall clock and reused; another clock (a test's, the
+    demo's) or other settings get an App of their own."""
+    global _process
     settings = settings or load_settings()
+    if clock is system_clock and _process is not None and _process.settings == settings:
+        return _process
     make_private(settings.data_dir)
-    return App(settings=settings, clock=clock)
+    app = App(settings=settings, clock=clock)
+    if clock is system_clock:
+        _process = app
+    return app

@@ -36,6 +36,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from notifications.transport import MailTransport
+
 # a run is marked Crashed only after this many heartbeat periods of silence: 3 missed
 # plus one of margin (heartbeats were seen 180.03 s apart at a 180 s frequency)
 SAFE_HEARTBEATS = 4
@@ -46,31 +48,6 @@ def default_data_dir() -> Path:
     """Per-user data directory: `$XDG_DATA_HOME/phoihop` or `~/.local/share/phoihop`."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "phoihop"
-
-
-class MailTransport(BaseModel):
-    """The one SMTP account all e-mail goes through."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "127.0.0.1"
-    port: int = 8025
-    username: str | None = None
-    password: SecretStr | None = None
-    starttls: bool = False
-    ssl: bool = False
-    sender: str = "phoihop@localhost"
-    sender_name: str = "phoihop"
-    timeout_seconds: float = 20.0
-
-    def masked(self) -> str:
-        """`smtp://user:***@host:port`, the password never shown."""
-        from urllib.parse import quote
-
-        user = ""
-        if self.username:  # an e-mail address as user name: `user%40host`, a valid URL
-            user = quote(self.username, safe="") + (":***" if self.password else "") + "@"
-        return f"smtp://{user}{self.host}:{self.port}"
 
 
 class CalendarOverrides(BaseModel):

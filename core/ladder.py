@@ -75,6 +75,39 @@ def next_fire(times: Sequence[datetime], used: Iterable[int]) -> datetime | None
     return min(pending) if pending else None
 
 
+@dataclass(frozen=True)
+class Advance:
+    """What one tick does to one obligation: the step it fires (and those it skips), if
+    any, when its next unused step is due, and the highest step used."""
+
+    fired: Decision | None
+    next_fire: datetime | None
+    last_step: int | None
+
+
+def advance(times: Sequence[datetime], used: Iterable[int], last_step: int | None,
+            now: datetime) -> Advance:
+    """`decide`, then the next fire time and last step that follow from it."""
+    spent = set(used)
+    decision = decide(times, spent, now)
+    if decision is None:
+        return Advance(None, next_fire(times, spent), last_step)
+    spent |= {decision.step, *decision.skipped}
+    return Advance(decision, next_fire(times, spent),
+                   max(last_step if last_step is not None else -1, decision.step))
+
+
+def recipients(step: LadderStep, party: str, kind: str, convener: str, supervisor: str | None,
+               host: str | None, contacts: Callable[[str, str | None], Sequence[tuple[C, str]]]
+               ) -> tuple[tuple[str, C, str], ...]:
+    """(party id, contact, audience) of everyone a step reaches, each once, in order:
+    `contacts(party, role or None)` gives (contact, its role)."""
+    reached = reach_with(step.to, party, kind, convener, supervisor, host, contacts)
+    return tuple(dict.fromkeys(
+        (pid, contact, audience(role, pid, party, convener, supervisor))
+        for pid, (contact, role) in reached))
+
+
 def reach(a: Agreement, obligation: Obligation, step: LadderStep, host: str | None
           ) -> list[tuple[str, Contact]]:
     """Every (party id, contact) a step reaches; roles that do not exist are left out."""

@@ -15,25 +15,25 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant, zone
 from flows import work
 from flows.late import too_late
+from flows.report import outcome, show_failures
 from flows.review import describe, publish_dossier
 from flows.view import (
     artifact_key,
-    fenced,
     summary_markdown,
     summary_sentence,
     sweep_rows,
     table_rows,
 )
 from models.ladder_state import FiredItem
-from notifications.outbox import SendReport
-from reviews import cycle
+from notifications.send import SendReport
+from services import reviews as cycle
 
 PUBLISH_AT_MOST = 50  # agreements a sweep publishes artifacts for (each costs ~0.15 s);
 # every agreement's activity is in the sweep's own table, ladder runs publish their own
@@ -68,38 +68,6 @@ def review_steps(codes: list[str], at: str
     """Each agreement's review steps due at `at`; one that fails is returned as a failure."""
     app = bootstrap()
     return work.review_each(app, codes, _now(app, at))
-
-
-def show_failures(app: App, failures: list[work.Failure]) -> None:
-    """Failed agreements, said out loud: an error line each in the run's log, an artifact
-    in the Prefect UI, and a message to each one's convener coordinators (outbox)."""
-    if not failures:
-        return
-    logger = get_run_logger()
-    for f in failures:
-        logger.error("Lỗi, các chương trình khác vẫn tiếp tục / failed, the others went on: %s",
-                     f.line())
-    work.report_failures(app, failures, app.now())
-    create_markdown_artifact(
-        "# Chương trình gặp lỗi / Agreements that failed\n\n"
-        "Các chương trình khác vẫn được xử lý; lần chạy sau sẽ thử lại. / The other "
-        "agreements were processed; the next run tries again.\n\n"
-        + fenced("\n".join(f.line() for f in failures)),
-        key="failures", description=f"{len(failures)} chương trình lỗi / agreements failed")
-
-
-def outcome(app: App, done: str, report: SendReport,
-            failures: list[work.Failure]) -> State:
-    """The run's final state, as honest as its log: Failed when an agreement's work
-    failed or when every message it tried to send failed (docs/flows.md)."""
-    line = work.delivery_line(report, work.waiting(app))
-    get_run_logger().info(line)
-    if failures:
-        return Failed(message=f"{done}; {len(failures)} chương trình lỗi / agreements failed: "
-                              + "; ".join(f.line() for f in failures[:5]) + f"; {line}")
-    if work.nothing_delivered(report):
-        return Failed(message=f"{done}; không gửi được thư nào / nothing delivered; {line}")
-    return Completed(message=f"{done}; {line}")
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)

@@ -22,9 +22,10 @@ from config.bootstrap import bootstrap
 from core.calendar import parse_instant
 from flows import work
 from flows.late import too_late
-from reviews import cycle
+from flows.report import outcome, show_failures
 from reviews.markdown import dossier_key, dossier_markdown, dossier_tables, table_key
 from reviews.wording import Words
+from services import reviews as cycle
 
 BACKOFF = exponential_backoff(backoff_factor=5)
 
@@ -73,9 +74,8 @@ def review(agreement: str, at: str | None = None) -> list[str] | State:
     """Run the agreement's review steps due at `at`, send their messages, show the dossier.
 
     A failure of the steps is recorded and reported to the convener's coordinators
-    (`flows.ladder.show_failures`); the run ends Failed then, or when every message it
-    tried to send failed (`flows.ladder.outcome`)."""
-    from flows.ladder import outcome, show_failures
+    (`flows.report.show_failures`); the run ends Failed then, or when every message it
+    tried to send failed (`flows.report.outcome`)."""
 
     logger = get_run_logger()
     if too_late("đánh giá", agreement):

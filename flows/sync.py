@@ -40,7 +40,7 @@ from prefect.states import Cancelled, Scheduled
 from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant
 from models.ladder_state import upcoming_fire_times
-from reviews.cycle import pending
+from services.reviews import pending
 
 T = TypeVar("T")
 TAG = "phoihop"
@@ -83,7 +83,8 @@ def planned_runs(app: App, now: datetime, horizon_days: int, agreement: str | No
     (of one agreement, when given)."""
     out: list[PlannedRun] = []
     with app.session() as s:
-        for code, times in upcoming_fire_times(s, app, now, horizon_days, agreement).items():
+        for code, times in upcoming_fire_times(s, app.parse_options, now, horizon_days,
+                                               agreement).items():
             out += [PlannedRun(code, at, frozenset(parties)) for at, parties in times.items()]
         until = now + timedelta(days=horizon_days + 1)
         out += [PlannedRun(p.code, p.at, frozenset(p.parties), "review")

@@ -15,16 +15,12 @@ from sqlmodel import col, select
 from config.bootstrap import App
 from core.calendar import zone
 from flows.view import ViewRow
-from models.ladder_state import FiredItem, tick
+from models.ladder_state import FiredItem
+from models.outbox import insert_messages, message_rows
 from models.tables import Agreement, Contact, Obligation, OutboxMessage, Party
-from notifications.outbox import (
-    SendReport,
-    enqueue_fired,
-    insert_messages,
-    message_rows,
-    send_pending,
-)
-from reviews import cycle
+from notifications.send import SendReport, send_pending
+from services import reviews as cycle
+from services.ladder import enqueue_fired, tick
 
 T = TypeVar("T")
 # The database itself failing is no agreement's fault: these propagate (the task's

@@ -1,11 +1,12 @@
-"""The ladder against the database: which steps fire now, recorded exactly once.
+"""The ladder against the database: which steps are due, recorded exactly once.
 
-`tick` is what the ladder and sweep flows call inside one write transaction. A step
-is recorded by inserting its FiredStep row with ON CONFLICT DO NOTHING: whichever
-transaction inserts it owns it and returns it (to be enqueued for sending); a second,
-overlapping tick finds the row there and returns nothing for it. Obligation rows are
-locked (PostgreSQL `FOR UPDATE`; SQLite's write lock is taken at BEGIN IMMEDIATE), so a
-`done` reply committed before the tick is seen and nothing fires after it.
+services.ladder.tick reads and records through this module inside one write transaction
+(core.ladder decides what fires). A step is recorded by inserting its FiredStep row with
+ON CONFLICT DO NOTHING: whichever transaction inserts it owns it and returns it (to be
+enqueued for sending); a second, overlapping tick finds the row there and returns nothing
+for it. Obligation rows are locked (PostgreSQL `FOR UPDATE`; SQLite's write lock is taken
+at BEGIN IMMEDIATE), so a `done` reply committed before the tick is seen and nothing fires
+after it.
 """
 
 from __future__ import annotations
@@ -16,25 +17,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
 from core.agreement import Ladder
-from core.calendar import zone
+from core.calendar import WorkCalendar, zone
 from core.expand import Obligation as CoreObligation
 from core.expand import Plan, expand
-from core.ladder import (
-    audience,
-    decide,
-    fire_times,
-    ladder_from_timing,
-    next_fire,
-    reach_with,
-)
-from core.parse import load_agreement
+from core.ladder import fire_times, ladder_from_timing, next_fire
+from core.parse import ParseOptions, load_agreement
+from models.sql import chunks, insert_ignore, table
 from models.tables import Agreement, Contact, FiredStep, Obligation, Party, Review
 
 
@@ -68,19 +60,22 @@ class LoadedAgreement:
     contacts: dict[tuple[str, str, str | None, str], int] = field(default_factory=dict)
 
 
+STEP_KEY = ("obligation_id", "step")
+
+
 class StoredAgreementUnreadable(RuntimeError):
     pass
 
 
-def load_stored(s: Session, app: App, row: Agreement) -> LoadedAgreement:
+def load_stored(s: Session, options: ParseOptions, row: Agreement) -> LoadedAgreement:
     """The stored source, parsed and expanded, with contact ids to resolve recipients."""
     agreement, problems = load_agreement(row.source.encode(), row.source_name or row.code,
-                                         app.parse_options)
+                                         options)
     if agreement is None:
         raise StoredAgreementUnreadable(
             f"{row.code}: the stored agreement no longer validates with this configuration: "
             + "; ".join(str(p) for p in problems[:3]))
-    plan = expand(agreement, app.calendar)
+    plan = expand(agreement, options.calendar)
     loaded = LoadedAgreement(row, agreement, plan, {r.cycle: r.host for r in plan.reviews})
     rows = s.exec(select(Party.key, Contact).join(Contact, col(Contact.party_id) == Party.id)
                   .where(Party.agreement_id == row.id, col(Contact.active), col(Party.active)))
@@ -95,26 +90,13 @@ def core_obligation(o: Obligation) -> CoreObligation:
                           kind=o.kind, due=o.due, deadline=o.deadline, cycle=o.cycle)
 
 
-def _insert_ignore(s: Session) -> sa.Insert:
-    table = FiredStep.__table__  # type: ignore[attr-defined]
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing(index_elements=["obligation_id", "step"])
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["obligation_id", "step"])
+def due_obligations(s: Session, now: datetime, agreement_code: str | None = None
+                    ) -> tuple[list[Any], dict[int, set[int]]]:
+    """The open obligations with a step due at `now` (locked), and the steps each used.
 
-
-def tick(s: Session, app: App, now: datetime, agreement_code: str | None = None,
-         flow_run: str | None = None) -> list[FiredItem]:
-    """Fire what is due at `now`: at most one step per obligation, the rest skipped.
-
-    Set-wise, for a national sweep: the due obligations, their used steps, the agreements'
-    ladder timings, contacts and review hosts are read in a few queries; the steps are
-    inserted in two batches and the obligations updated in one."""
-    o = Obligation.__table__.c  # type: ignore[attr-defined]
-    a = Agreement.__table__.c  # type: ignore[attr-defined]
-    f = FiredStep.__table__.c  # type: ignore[attr-defined]
-    joined = Obligation.__table__.join(  # type: ignore[attr-defined]
-        Agreement.__table__, a.id == o.agreement_id)  # type: ignore[attr-defined]
+    Set-wise, for a national sweep: two queries whatever the number of agreements."""
+    o, a, f = table(Obligation).c, table(Agreement).c, table(FiredStep).c
+    joined = table(Obligation).join(table(Agreement), a.id == o.agreement_id)
     where = [o.status == "open", o.next_fire <= now]
     if agreement_code is not None:
         where.append(a.code == agreement_code)
@@ -122,64 +104,37 @@ def tick(s: Session, app: App, now: datetime, agreement_code: str | None = None,
                        o.deadline, o.last_step, a.code)
              .select_from(joined).where(*where).order_by(o.agreement_id, o.id))
     if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Obligation.__table__)  # type: ignore[attr-defined]
-    due_now = s.execute(query).all()
-    if not due_now:
-        return []
+        query = query.with_for_update(of=table(Obligation))
+    due_now = list(s.execute(query).all())
     used: dict[int, set[int]] = {}
-    for oid, step in s.execute(sa.select(f.obligation_id, f.step).select_from(
-            joined.join(FiredStep.__table__, f.obligation_id == o.id))  # type: ignore[attr-defined]
-            .where(*where)):
-        used.setdefault(oid, set()).add(step)
-    agreements = _ladder_context(s, app, {r.agreement_id for r in due_now})
-    skipped_rows: list[dict[str, object]] = []
-    fired_rows: list[dict[str, object]] = []
-    updates: list[dict[str, object]] = []
-    candidates: dict[int, tuple[Any, int, tuple[int, ...]]] = {}
-    for r in due_now:
-        ctx = agreements[r.agreement_id]
-        times = fire_times(ctx.ladder, r.due, app.calendar, ctx.timezone)
-        spent = used.get(r.id, set())
-        decision = decide(times, spent, now)
-        if decision is None:
-            updates.append({"oid": r.id, "next_fire": next_fire(times, spent),
-                            "last_step": r.last_step, "updated_at": now})
-            continue
-        skipped_rows += [dict(obligation_id=r.id, step=i, outcome="skipped", due_at=times[i],
-                              recorded_at=now, flow_run=flow_run) for i in decision.skipped]
-        fired_rows.append(dict(obligation_id=r.id, step=decision.step, outcome="fired",
-                               due_at=times[decision.step], recorded_at=now,
-                               flow_run=flow_run))
-        spent = spent | {decision.step, *decision.skipped}
-        updates.append({"oid": r.id, "next_fire": next_fire(times, spent), "updated_at": now,
-                        "last_step": max(r.last_step if r.last_step is not None else -1,
-                                         decision.step)})
-        candidates[r.id] = (r, decision.step, decision.skipped)
-    if skipped_rows:
-        s.execute(_insert_ignore(s), skipped_rows)
-    # a concurrent tick that got there first owns the step: only rows we inserted fire
-    won = {oid for (oid,) in s.execute(_insert_ignore(s).returning(f.obligation_id),
-                                       fired_rows)} if fired_rows else set()
+    if due_now:
+        for oid, step in s.execute(sa.select(f.obligation_id, f.step).select_from(
+                joined.join(table(FiredStep), f.obligation_id == o.id)).where(*where)):
+            used.setdefault(oid, set()).add(step)
+    return due_now, used
+
+
+def record_steps(s: Session, skipped: list[dict[str, object]], fired: list[dict[str, object]]
+                 ) -> set[int]:
+    """Insert the skipped and fired FiredStep rows (ON CONFLICT DO NOTHING); the
+    obligations whose fired step this transaction inserted (a concurrent tick that got
+    there first owns the step)."""
+    if skipped:
+        s.execute(insert_ignore(s, FiredStep, STEP_KEY), skipped)
+    if not fired:
+        return set()
+    returning = insert_ignore(s, FiredStep, STEP_KEY).returning(table(FiredStep).c.obligation_id)
+    return {oid for (oid,) in s.execute(returning, fired)}
+
+
+def set_next_fires(s: Session, updates: list[dict[str, object]]) -> None:
+    """`next_fire`, `last_step` and `updated_at` of each obligation `oid`, in one statement."""
     if updates:
-        s.execute(sa.update(Obligation.__table__)  # type: ignore[attr-defined]
-                  .where(o.id == sa.bindparam("oid"))
+        o = table(Obligation)
+        s.execute(sa.update(o).where(o.c.id == sa.bindparam("oid"))
                   .values(next_fire=sa.bindparam("next_fire"),
                           last_step=sa.bindparam("last_step"),
                           updated_at=sa.bindparam("updated_at")), updates)
-    fired: list[FiredItem] = []
-    for oid, (r, step_index, skipped) in candidates.items():
-        if oid not in won:
-            continue
-        ctx = agreements[r.agreement_id]
-        step = ctx.ladder.steps[step_index]
-        reached = reach_with(step.to, r.party, r.kind, ctx.convener, ctx.supervisor,
-                             ctx.hosts.get(r.cycle or 0), ctx.contacts_of)
-        recipients = tuple(dict.fromkeys(
-            Recipient(pid, cid, audience(role, pid, r.party, ctx.convener, ctx.supervisor))
-            for pid, (cid, role) in reached))
-        fired.append(FiredItem(oid, r.key, r.code, step_index, step.action, recipients,
-                               skipped, now, r.agreement_id, r.deadline))
-    return fired
 
 
 @dataclass
@@ -198,15 +153,15 @@ class LadderContext:
                 if p == party and (role is None or r == role) for cid in ids]
 
 
-def _ladder_context(s: Session, app: App, ids: set[int]) -> dict[int, LadderContext]:
+def ladder_contexts(s: Session, options: ParseOptions, ids: set[int]
+                    ) -> dict[int, LadderContext]:
+    """What firing needs of each agreement in `ids`: a few queries per 900 agreements."""
     out: dict[int, LadderContext] = {}
-    id_list = sorted(ids)
-    for i in range(0, len(id_list), 900):
-        chunk = id_list[i:i + 900]
+    for chunk in chunks(sorted(ids)):
         for row in s.exec(select(Agreement).where(col(Agreement.id).in_(chunk))):
             assert row.id is not None
             ladder = ladder_from_timing(row.timing) if row.timing is not None else \
-                load_stored(s, app, row).agreement.ladder  # imported before timings
+                load_stored(s, options, row).agreement.ladder  # imported before timings
             out[row.id] = LadderContext(ladder, row.timezone, row.convener, row.supervisor)
         for agreement_id, cycle, host in s.execute(
                 sa.select(Review.agreement_id, Review.cycle, Review.host)  # type: ignore[call-overload]
@@ -223,24 +178,23 @@ def _ladder_context(s: Session, app: App, ids: set[int]) -> dict[int, LadderCont
 
 def used_steps(s: Session, ids: Iterable[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
-    id_list = list(ids)
-    for i in range(0, len(id_list), 900):
-        chunk = id_list[i:i + 900]
+    for chunk in chunks(ids):
         for oid, step in s.execute(select(FiredStep.obligation_id, FiredStep.step)
                                    .where(col(FiredStep.obligation_id).in_(chunk))):
             out.setdefault(oid, set()).add(step)
     return out
 
 
-def reschedule(s: Session, app: App, o: Obligation, agreement: CoreAgreement) -> None:
+def reschedule(s: Session, calendar: WorkCalendar, o: Obligation, agreement: CoreAgreement
+               ) -> None:
     """Recompute when the obligation's next unused step fires (after a due-date change)."""
     assert o.id is not None
     spent = used_steps(s, [o.id]).get(o.id, set())
-    times = fire_times(agreement.ladder, o.due, app.calendar, agreement.timezone)
+    times = fire_times(agreement.ladder, o.due, calendar, agreement.timezone)
     o.next_fire = next_fire(times, spent) if o.status == "open" else None
 
 
-def upcoming_fire_times(s: Session, app: App, now: datetime, horizon_days: int,
+def upcoming_fire_times(s: Session, options: ParseOptions, now: datetime, horizon_days: int,
                         agreement_code: str | None = None
                         ) -> dict[str, dict[datetime, set[str]]]:
     """Per active agreement, the instants from `now` to the end of local today +
@@ -251,22 +205,18 @@ def upcoming_fire_times(s: Session, app: App, now: datetime, horizon_days: int,
     beyond the horizon has none inside it, and an agreement's ladder timing is stored at
     import (`Agreement.timing`), so no stored file is parsed again.
     """
-    o = Obligation.__table__.c  # type: ignore[attr-defined]
-    a = Agreement.__table__.c  # type: ignore[attr-defined]
-    f = FiredStep.__table__.c  # type: ignore[attr-defined]
+    o, a, f = table(Obligation).c, table(Agreement).c, table(FiredStep).c
     bound = now + timedelta(days=horizon_days + 2)
     where = [a.status == "active", o.status == "open", o.next_fire.is_not(None),
              o.next_fire < bound]
     if agreement_code is not None:
         where.append(a.code == agreement_code)
-    joined = Obligation.__table__.join(  # type: ignore[attr-defined]
-        Agreement.__table__, a.id == o.agreement_id)  # type: ignore[attr-defined]
+    joined = table(Obligation).join(table(Agreement), a.id == o.agreement_id)
     rows = s.execute(sa.select(o.id, o.party, o.due, a.code).select_from(joined)
                      .where(*where)).all()
     used: dict[int, set[int]] = {}
     for oid, step in s.execute(sa.select(f.obligation_id, f.step).select_from(
-            joined.join(FiredStep.__table__, f.obligation_id == o.id))  # type: ignore[attr-defined]
-            .where(*where)):
+            joined.join(table(FiredStep), f.obligation_id == o.id)).where(*where)):
         used.setdefault(oid, set()).add(step)
     ladders: dict[str, tuple[Ladder, str]] = {}
     codes = {r.code for r in rows}
@@ -276,7 +226,7 @@ def upcoming_fire_times(s: Session, app: App, now: datetime, horizon_days: int,
         if timing is None:  # imported before timings were stored
             row = s.get(Agreement, row_id)
             assert row is not None
-            ladders[code] = (load_stored(s, app, row).agreement.ladder, tz)
+            ladders[code] = (load_stored(s, options, row).agreement.ladder, tz)
         else:
             ladders[code] = (ladder_from_timing(timing), tz)
     out: dict[str, dict[datetime, set[str]]] = {}
@@ -286,7 +236,7 @@ def upcoming_fire_times(s: Session, app: App, now: datetime, horizon_days: int,
         hi = datetime.combine(today, datetime.min.time(), tzinfo=zone(tz)) + timedelta(
             days=horizon_days + 1)
         spent = used.get(oid, set())
-        for i, t in enumerate(fire_times(ladder, due, app.calendar, tz)):
+        for i, t in enumerate(fire_times(ladder, due, options.calendar, tz)):
             if i not in spent and now <= t < hi:
                 out.setdefault(code, {}).setdefault(t, set()).add(party)
     return {code: dict(sorted(times.items())) for code, times in sorted(out.items())}

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from models.sql import chunks, table
 from models.tables import Link
 
 PURPOSES = ("reply", "accept", "return", "approve", "deny", "dossier")
@@ -76,14 +77,14 @@ def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: dateti
     the id of a live link per pair, reused (its expiry extended when needed) or new."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
-    table = Link.__table__  # type: ignore[attr-defined]
-    c = table.c
+    t = table(Link)
+    c = t.c
     live: dict[tuple[int, int], tuple[int, datetime]] = {}
     obligations = sorted({oid for oid, _cid in wanted})
-    for i in range(0, len(obligations), 900):
+    for chunk in chunks(obligations):
         for lid, oid, cid, expires in session.execute(
                 sa.select(c.id, c.obligation_id, c.contact_id, c.expires_at).where(
-                    c.purpose == purpose, c.obligation_id.in_(obligations[i:i + 900]),
+                    c.purpose == purpose, c.obligation_id.in_(chunk),
                     c.contact_id.is_not(None), c.reply_id.is_(None),
                     c.agreement_id.is_(None), c.cycle.is_(None), c.revoked_at.is_(None),
                     c.expires_at > now).order_by(c.id)):
@@ -92,7 +93,7 @@ def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: dateti
     extend = [{"lid": lid, "expires": wanted[pair]} for pair, (lid, exp) in live.items()
               if pair in wanted and wanted[pair] > exp]
     if extend:
-        session.execute(sa.update(table).where(c.id == sa.bindparam("lid"))
+        session.execute(sa.update(t).where(c.id == sa.bindparam("lid"))
                         .values(expires_at=sa.bindparam("expires")), extend)
     new = [dict(token_hash=hash_token(token_for(secret_key, nonce)), nonce=nonce,
                 purpose=purpose, obligation_id=oid, contact_id=cid, expires_at=expires,
@@ -101,7 +102,7 @@ def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: dateti
            for nonce in [secrets.token_urlsafe(16)]]
     if new:
         for lid, oid, cid in session.execute(
-                sa.insert(table).returning(c.id, c.obligation_id, c.contact_id), new):
+                sa.insert(t).returning(c.id, c.obligation_id, c.contact_id), new):
             out[(oid, cid)] = lid
     return out
 
@@ -128,15 +129,14 @@ def issue_for_new_reply(session: Session, secret_key: bytes, *, purposes: tuple[
 
 @functools.cache
 def _insert_links() -> sa.Insert:
-    c = Link.__table__.c  # type: ignore[attr-defined]
-    return sa.insert(Link.__table__).returning(  # type: ignore[attr-defined]
-        c.id, c.contact_id, c.purpose)
+    c = table(Link).c
+    return sa.insert(table(Link)).returning(c.id, c.contact_id, c.purpose)
 
 
 @functools.cache
 def _resolve_query() -> sa.Select[Any]:
     """Built once: building the statement cost more than running it."""
-    c = Link.__table__.c  # type: ignore[attr-defined]
+    c = table(Link).c
     return sa.select(Link).where(c.token_hash == sa.bindparam("token_hash"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from models.tables import Agreement, Obligation
+from models.sql import table
+from models.tables import Agreement, Contact, Obligation, Party
 
 LISTABLE = ("open", "overdue", "upcoming", "submitted", "accepted", "waived", "withdrawn",
             "unrecorded")
@@ -139,3 +141,18 @@ def count_next_steps(s: Session, after: datetime) -> int:
     """How many open obligations have a step still to send at or after `after`."""
     return int(s.execute(sa.select(sa.func.count()).select_from(Obligation).where(
         col(Obligation.status) == "open", col(Obligation.next_fire) >= after)).scalar_one())
+
+
+def coordinators(s: Session, agreement_id: int) -> list[Any]:
+    """The convener's active coordinators of an agreement (`id`, `email`, `channels`), by id:
+    who decides on partners' replies and hears that a contact cannot be reached."""
+    return list(s.execute(_coordinators_query(), {"agreement": agreement_id}).all())
+
+
+@functools.cache
+def _coordinators_query() -> sa.Select[Any]:
+    c, p, a = (table(m) for m in (Contact, Party, Agreement))
+    return (sa.select(c.c.id, c.c.email, c.c.channels)
+            .select_from(c.join(p, p.c.id == c.c.party_id).join(a, a.c.id == p.c.agreement_id))
+            .where(a.c.id == sa.bindparam("agreement"), p.c.key == a.c.convener, p.c.active,
+                   c.c.role == "coordinator", c.c.active).order_by(c.c.id))

@@ -17,7 +17,7 @@ Obligations are written with bulk statements (Core executemany), not one ORM obj
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,14 +25,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from config.bootstrap import App
 from core.agreement import Agreement as CoreAgreement
-from core.calendar import end_of_day, parse_instant
-from core.expand import Plan, expand
+from core.calendar import WorkCalendar, end_of_day
+from core.expand import Plan
 from core.ladder import fire_times, next_fire, timing
-from core.parse import load_agreement
 from core.yamlnodes import Problem
 from models.ladder_state import used_steps
+from models.sql import chunks
+from models.sql import table as sql_table
 from models.tables import (
     Agreement,
     Commitment,
@@ -74,73 +74,20 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class Parsed:
+    """A validated agreement file and its expanded plan, ready to store."""
+
     name: str
     raw: bytes
     agreement: CoreAgreement
     plan: Plan
 
 
-def _parse_all(app: App, files: Iterable[tuple[str, bytes]]) -> list[_Parsed]:
-    parsed: list[_Parsed] = []
-    problems: list[Problem] = []
-    seen: dict[str, str] = {}
-    for name, raw in files:
-        agreement, found = load_agreement(raw, name, app.parse_options)
-        if found or agreement is None:
-            problems.extend(found)
-            continue
-        if agreement.code in seen:
-            problems.append(Problem(name, 1, 1, f"agreement {agreement.code} is also in "
-                                    f"{seen[agreement.code]}; import one file per agreement"))
-            continue
-        seen[agreement.code] = name
-        parsed.append(_Parsed(name, raw, agreement, expand(agreement, app.calendar)))
-    if problems:
-        raise ImportRejected(problems)
-    return parsed
-
-
-def import_agreement(app: App, raw: bytes, name: str,
-                     registered_at: datetime | str | None = None) -> ImportResult:
-    return import_many(app, [(name, raw)], registered_at=registered_at)[0]
-
-
-def import_many(app: App, files: Iterable[tuple[str, bytes]],
-                progress: Callable[[ImportResult], None] | None = None,
-                registered_at: datetime | str | None = None) -> list[ImportResult]:
-    """Validate every file, then store them all in one transaction.
-
-    `registered_at`: when the agreement was really registered (adopting phoihop
-    mid-period): obligations whose deadline had passed then are `unrecorded`, the later
-    ones `open` (overdue ones are chased from the next tick). Only for agreements not yet
-    stored, and not in the future. Given as ISO text, a date or a naive date-time is read
-    in each agreement's time zone (as `simulate --registered-at` reads it); text that is
-    no ISO date raises ValueError before anything is stored."""
-    parsed = _parse_all(app, files)
-    now = app.now()
-    registered: dict[str, datetime | None] = {}
-    for item in parsed:
-        when = parse_instant(registered_at, item.agreement.timezone) \
-            if isinstance(registered_at, str) else registered_at
-        if when is not None and when > now:
-            raise RegistrationRefused(None, None)
-        registered[item.name] = when
-    results: list[ImportResult] = []
-    with app.session(write=True) as s:
-        for item in parsed:
-            result = _store(s, app, item, now, registered[item.name])
-            results.append(result)
-            if progress:
-                progress(result)
-    return results
-
-
 def source_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _store(s: Session, app: App, item: _Parsed, now: datetime,
+def store(s: Session, calendar: WorkCalendar, item: Parsed, now: datetime,
            registered_at: datetime | None = None) -> ImportResult:
     a = item.agreement
     digest = source_hash(item.raw)
@@ -170,7 +117,7 @@ def _store(s: Session, app: App, item: _Parsed, now: datetime,
     _store_commitments(s, row.id, a)
     _store_reviews(s, row.id, item.plan)
     result = ImportResult(a.code, outcome, row.revision)
-    _store_obligations(s, app, row.id, item, now, result, registered_at or now)
+    _store_obligations(s, calendar, row.id, item, now, result, registered_at or now)
     return result
 
 
@@ -263,12 +210,13 @@ def _store_reviews(s: Session, agreement_id: int, plan: Plan) -> None:
         s.add(row)
 
 
-def _store_obligations(s: Session, app: App, agreement_id: int, item: _Parsed, now: datetime,
+def _store_obligations(s: Session, cal: WorkCalendar, agreement_id: int, item: Parsed,
+                       now: datetime,
                        result: ImportResult, registered: datetime) -> None:
     """`registered`: the instant new obligations are measured against (`unrecorded` when
     their deadline is at or before it): the import, or the real registration."""
-    a, cal = item.agreement, app.calendar
-    table = Obligation.__table__  # type: ignore[attr-defined]
+    a = item.agreement
+    table = sql_table(Obligation)
     existing = {r.key: r for r in s.execute(
         sa.select(*_cols(Obligation.key, Obligation.id, Obligation.planned_due,
                          Obligation.status, Obligation.due, Obligation.created_at))
@@ -344,7 +292,7 @@ def _cols(*columns: Any) -> list[Any]:
 
 def _extended(s: Session, ids: list[int]) -> set[int]:
     out: set[int] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         out.update(s.execute(select(Reply.obligation_id).where(
             col(Reply.obligation_id).in_(chunk), Reply.status == "extension")).scalars())
     return out
@@ -354,14 +302,9 @@ def _answered(s: Session, ids: list[int]) -> dict[int, str]:
     """The status a withdrawn obligation's replies give it back when an amendment restores
     it: its latest `done` reply accepted, or submitted (returned: open, left out)."""
     out: dict[int, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for oid, decision in s.execute(select(Reply.obligation_id, Reply.decision).where(
                 col(Reply.obligation_id).in_(chunk), Reply.status == "done")
                 .order_by(col(Reply.version))):
             out[oid] = {"accepted": "accepted", "returned": "open"}.get(decision, "submitted")
     return {oid: status for oid, status in out.items() if status != "open"}
-
-
-def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i:i + size]

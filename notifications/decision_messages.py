@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from config.bootstrap import App
 from core.calendar import zone
 from core.numbers import show_number
+from core.policy import Policy
 from models.links import token_of
 from models.tables import (
     Agreement,
@@ -80,14 +80,14 @@ def describe(s: Session, reply: Reply, language: str) -> dict[str, Any]:
     }
 
 
-def _url(app: App, s: Session, link_id: int, prefix: str) -> str:
+def _url(secret_key: bytes, policy: Policy, s: Session, link_id: int, prefix: str) -> str:
     link = s.get(Link, link_id)
     assert link is not None
-    return f"{app.settings.portal_url.rstrip('/')}/{prefix}/{token_of(link, app.secret_key)}"
+    return policy.link_url(prefix, token_of(link, secret_key))
 
 
-def build(s: Session, app: App, group: list[OutboxMessage], recipient: str, sender: str,
-          language: str) -> Rendered:
+def build(s: Session, secret_key: bytes, policy: Policy, group: list[OutboxMessage],
+          recipient: str, sender: str, language: str) -> Rendered:
     """The message for one row, or for a digest of rows of one kind to one recipient."""
     first = group[0]
     kind = first.context["type"]
@@ -102,17 +102,17 @@ def build(s: Session, app: App, group: list[OutboxMessage], recipient: str, send
             "decision": ctx["decision"], "auto": bool(ctx.get("auto")),
             "comment": ctx.get("comment") or "",
             "due": show_date(date.fromisoformat(due), language) if due else item["due"],
-            "link": _url(app, s, ctx["link_id"], "r") if ctx.get("link_id") else ""})
+            "link": _url(secret_key, policy, s, ctx["link_id"], "r") if ctx.get("link_id") else ""})
     items = []
     for row in group:
         reply = s.get(Reply, row.context["reply_id"])
         assert reply is not None
         item = describe(s, reply, language)
         item["why"] = row.context.get("why", "")
-        item["links"] = {purpose: _url(app, s, link_id, "d")
+        item["links"] = {purpose: _url(secret_key, policy, s, link_id, "d")
                          for purpose, link_id in row.context["links"].items()}
         items.append(item)
     codes = ", ".join(sorted({i["agreement_code"] for i in items}))
     return render(kind, language, {"recipient": recipient, "sender": sender,
                                    "agreements": codes, "items": items,
-                                   "auto_days": app.settings.auto_extension_days})
+                                   "auto_days": policy.auto_extension_days})

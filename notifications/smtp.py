@@ -25,8 +25,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 
-from config.settings import MailTransport
 from notifications.port import DeliveryError, Message
+from notifications.transport import MailTransport
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
 

@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.bootstrap import App
 from models.links import LinkRefused, hash_token
-from models.replies import ReplyInvalid, ReplyRefused
 from notifications import events
 from portal import uploads
 from portal.decisions import decisions_router
@@ -38,6 +37,7 @@ from portal.openapi import FILE, LANG, REPLY_BODY, REPLY_HEAD, REPLY_PAGE, REPLY
 from portal.ratelimit import RateLimiter, SharedRateLimiter
 from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit
 from reviews.portal_routes import dossier_router
+from services.replies import ReplyInvalid, ReplyRefused
 
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 11 * 1024 * 1024

@@ -23,7 +23,6 @@ from sqlmodel import Session
 
 from config.bootstrap import App
 from core.calendar import zone
-from models.decisions import AlreadyDecided, CommentRequired, Pending, act, is_decided, load
 from models.links import LinkRefused
 from notifications.decision_messages import describe
 from notifications.wording import show_date
@@ -31,6 +30,7 @@ from portal.decision_text import WORDS
 from portal.i18n import TEXT
 from portal.openapi import DECISION_BODY, DECISION_PAGE, DECISION_POST, LANG
 from portal.services import csrf_ok, csrf_token
+from services.decisions import AlreadyDecided, CommentRequired, Pending, act, is_decided, load
 
 HERE = Path(__file__).resolve().parent
 

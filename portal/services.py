@@ -22,12 +22,13 @@ from config.bootstrap import App
 from core.calendar import DateOutOfRange, check_day, zone
 from core.numbers import show_number
 from models.links import LinkRefused, hash_token, resolve
-from models.replies import Attachment, record_reply_once
+from models.outbox import insert_messages, message_rows
+from models.replies import Attachment
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, Party, Reply
-from notifications.outbox import insert_messages, message_rows
 from notifications.wording import days_text, period, show_date
 from portal import uploads
 from portal.decision_text import history_note
+from services.replies import record_reply_once
 
 
 @dataclass(frozen=True)

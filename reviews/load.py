@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from config.bootstrap import App
 from core.expand import Plan
+from core.parse import ParseOptions
 from models.ladder_state import LoadedAgreement, load_stored
+from models.sql import table
 from models.tables import Agreement, Obligation, Reply, Review
 from reviews import content
 from reviews.content import ReplyDetail, Withdrawn
@@ -56,12 +57,10 @@ def agreement_row(s: Session, code: str) -> Agreement:
 
 def replies_of(s: Session, agreement_id: int) -> list[ReplyDetail]:
     """Columns, not ORM objects: a national run reads hundreds of thousands of replies."""
-    r = Reply.__table__.c  # type: ignore[attr-defined]
-    o = Obligation.__table__.c  # type: ignore[attr-defined]
+    r, o = table(Reply).c, table(Obligation).c
     rows = s.execute(sa.select(o.key, r.recorded_at, r.status, r.until, r["values"], r.percent,
                                r.reason, r.note, r.answered_by, r.decision)
-                     .join_from(Obligation.__table__, Reply.__table__,  # type: ignore[attr-defined]
-                                r.obligation_id == o.id)
+                     .join_from(table(Obligation), table(Reply), r.obligation_id == o.id)
                      .where(o.agreement_id == agreement_id)
                      .order_by(r.recorded_at, r.id)).all()
     return [ReplyDetail(obligation=key, at=at, status=status, until=until,
@@ -71,10 +70,10 @@ def replies_of(s: Session, agreement_id: int) -> list[ReplyDetail]:
             in rows]
 
 
-def inputs(s: Session, app: App, code: str) -> Inputs:
+def inputs(s: Session, options: ParseOptions, code: str) -> Inputs:
     row = agreement_row(s, code)
     assert row.id is not None
-    loaded = load_stored(s, app, row)
+    loaded = load_stored(s, options, row)
     statuses: dict[str, str] = {}
     withdrawn: list[Withdrawn] = []
     for o in s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
@@ -86,18 +85,19 @@ def inputs(s: Session, app: App, code: str) -> Inputs:
     return Inputs(loaded, replies_of(s, row.id), statuses, withdrawn)
 
 
-def build(s: Session, app: App, code: str, cycle: int, at: datetime, stage: str | None = None,
-          assembled_at: datetime | None = None) -> tuple[Inputs, dict[str, Any]]:
+def build(s: Session, options: ParseOptions, code: str, cycle: int, at: datetime,
+          stage: str | None = None, assembled_at: datetime | None = None
+          ) -> tuple[Inputs, dict[str, Any]]:
     """The dossier content of a stored agreement's cycle as it stands at `at` (read only).
 
     `stage` defaults to what the date says: the final dossier from the meeting on.
     Raises UnknownAgreement, core.dossier.UnknownCycle, StoredAgreementUnreadable."""
-    got = inputs(s, app, code)
+    got = inputs(s, options, code)
     plan = got.plan
     if stage is None:
         review = plan.cycle(cycle)
-        stage = stage_for(plan.agreement, review, app.calendar, at) if review else "draft"
-    data = content.build(plan, cycle, at, got.replies, app.calendar, stage=stage,
+        stage = stage_for(plan.agreement, review, options.calendar, at) if review else "draft"
+    data = content.build(plan, cycle, at, got.replies, options.calendar, stage=stage,
                          assembled_at=assembled_at, statuses=got.statuses,
                          withdrawn=got.withdrawn)
     return got, data

@@ -34,7 +34,7 @@ from typing import Any
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from flows import work
-from models.replies import record_reply
+from services.replies import record_reply
 
 
 def app_for(task: dict[str, Any], at: datetime) -> App:

@@ -53,8 +53,8 @@ from benchmarks.reliability import REGISTERED, SenderKills, _judge, agreements, 
 from config.bootstrap import App, bootstrap
 from config.settings import Settings, load_settings
 from models.migrate import upgrade
-from models.store import import_many
 from models.tables import Contact, FiredStep, Link, Obligation, OutboxMessage, Reply, Review
+from services.imports import import_many
 from tests.smtp_sink import SmtpServer, free_port
 
 T = TypeVar("T")
@@ -459,7 +459,7 @@ def undisturbed(directory: Path, days: int, delay: float = 0.0) -> Window:
     review steps), in this process, in order; then the final sweep's work."""
     from flows import work
     from flows.sync import planned_runs
-    from reviews import cycle
+    from services import reviews as cycle
 
     started = time.monotonic()
     result = Window()

@@ -42,7 +42,6 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
     from flows.work import fire_steps
     from models.links import issue, token_for
     from models.migrate import upgrade
-    from models.store import import_agreement
     from models.tables import (
         Contact,
         FiredStep,
@@ -52,10 +51,11 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
         Party,
         Review,
     )
-    from notifications.outbox import send_pending
     from notifications.port import RecordingNotifier
+    from notifications.send import send_pending
     from portal.services import load_view, submit
-    from reviews import cycle
+    from services import reviews as cycle
+    from services.imports import import_agreement
     from tests.conftest import QT, QT_REPLIES, FixedClock
 
     settings = Settings(database_url=db_url, data_dir=data_dir,

@@ -16,10 +16,10 @@ from config.settings import Settings
 from core.calendar import local_instant
 from models.links import token_of
 from models.migrate import upgrade
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import Link, Obligation, Reply
 from portal.app import create_app
+from services.imports import import_agreement
+from services.replies import record_reply
 from tests.conftest import QT
 from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.smtp_sink import free_port

@@ -19,11 +19,11 @@ from config.bootstrap import bootstrap
 from config.settings import Settings
 from core.calendar import local_instant
 from models.migrate import upgrade
-from models.replies import record_reply
-from models.store import import_agreement
 from portal.app import create_app
 from reviews import chart
-from reviews.cycle import assemble
+from services.imports import import_agreement
+from services.replies import record_reply
+from services.reviews import assemble
 from tests.conftest import QT
 from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.smtp_sink import free_port

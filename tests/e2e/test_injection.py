@@ -44,13 +44,13 @@ from config.settings import MailTransport, Settings
 from core.calendar import local_instant
 from core.parse import load_agreement
 from flows import work
-from models.decisions import is_decided, load
 from models.links import LinkRefused, issue, token_of
 from models.migrate import upgrade
-from models.store import import_agreement
 from models.tables import Agreement, Contact, Link, Obligation, Party, Reply
-from notifications.outbox import send_pending
+from notifications.send import send_pending
 from portal.app import create_app
+from services.decisions import is_decided, load
+from services.imports import import_agreement
 from tests import hostile
 from tests.conftest import ROOT
 from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium

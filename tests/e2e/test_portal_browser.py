@@ -16,9 +16,9 @@ from config.settings import Settings
 from core.calendar import local_instant
 from models.links import issue
 from models.migrate import upgrade
-from models.store import import_agreement
 from models.tables import Contact, Obligation, Party, Reply
 from portal.app import create_app
+from services.imports import import_agreement
 from tests.conftest import QT
 from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.smtp_sink import free_port

@@ -46,11 +46,11 @@ from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from core.calendar import local_instant
 from flows import work
-from models.store import import_agreement
 from models.tables import OutboxMessage
-from notifications.outbox import send_pending
 from notifications.port import DeliveryError, Message
+from notifications.send import send_pending
 from notifications.smtp import SmtpNotifier
+from services.imports import import_agreement
 from tests.conftest import QT, ROOT
 from tests.e2e.browser import OUT
 from tests.smtp_sink import Sink, SmtpServer, free_port

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from models.store import RegistrationRefused, import_agreement
+from models.store import RegistrationRefused
 from models.tables import Obligation
+from services.imports import import_agreement
 from tests.conftest import QT, TH
 from tests.integration.test_store import BASE
 from tests.smtp_sink import free_port

@@ -42,8 +42,6 @@ from core.parse import load_agreement
 from flows.work import fire_steps
 from models.links import issue_many, token_for
 from models.migrate import upgrade
-from models.replies import decide_reply, record_reply
-from models.store import import_agreement
 from models.tables import (
     Agreement,
     Contact,
@@ -55,6 +53,8 @@ from models.tables import (
     Reply,
 )
 from portal.services import load_view, submit
+from services.imports import import_agreement
+from services.replies import decide_reply, record_reply
 from tests.conftest import QT, TH, FixedClock
 
 SEED = int(os.environ.get("PHOIHOP_CONCURRENCY_SEED", "6004"))

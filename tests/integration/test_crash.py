@@ -24,8 +24,8 @@ from core.expand import expand
 from core.ladder import simulate
 from core.parse import load_agreement
 from models.migrate import upgrade
-from models.store import import_agreement
 from models.tables import FiredStep, OutboxMessage
+from services.imports import import_agreement
 from tests.conftest import QT
 from tests.smtp_sink import SmtpServer
 

@@ -13,11 +13,11 @@ from sqlmodel import col, func, select
 from core.calendar import local_instant
 from flows.work import fire_steps
 from models.links import hash_token, issue, revoke
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import Contact, Link, Obligation, OutboxMessage, Party, Reply
-from notifications.outbox import send_pending
+from notifications.send import send_pending
 from portal.app import create_app
+from services.imports import import_agreement
+from services.replies import record_reply
 from tests.conftest import QT
 
 TZ = "Asia/Ho_Chi_Minh"

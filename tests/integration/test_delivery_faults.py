@@ -21,8 +21,8 @@ from benchmarks.reliability import pg_terminations, sender_kills, terminate
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport
 from models.tables import Contact, OutboxMessage
-from notifications.outbox import send_pending
 from notifications.port import DeliveryError, Message
+from notifications.send import send_pending
 from notifications.smtp import SmtpNotifier
 from tests.fault_servers import RefusingServer, StallingServer
 from tests.integration.test_outbox import fire, requests_fired

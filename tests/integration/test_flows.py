@@ -17,9 +17,9 @@ from core.ladder import simulate
 from core.parse import load_agreement
 from core.replies import load_replies
 from models.migrate import upgrade
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import FiredStep, OutboxMessage
+from services.imports import import_agreement
+from services.replies import record_reply
 from tests.conftest import QT, QT_REPLIES
 from tests.smtp_sink import SmtpServer
 

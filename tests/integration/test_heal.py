@@ -202,7 +202,7 @@ def _imported(db: str, data: Path, variant: int = 0) -> tuple[str, datetime]:
     from config.bootstrap import bootstrap
     from config.settings import Settings
     from models.migrate import upgrade
-    from models.store import import_many
+    from services.imports import import_many
 
     app = bootstrap(Settings(database_url=f"postgresql://postgres@127.0.0.1:5432/{db}",
                              data_dir=data), clock=lambda: REGISTERED)

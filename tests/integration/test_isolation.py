@@ -16,10 +16,10 @@ from sqlmodel import select
 
 from core.calendar import local_instant
 from flows import work
-from models.store import import_agreement
 from models.tables import Agreement, FiredStep, Obligation, OutboxMessage, Review
-from notifications.outbox import send_pending
-from reviews import cycle
+from notifications.send import send_pending
+from services import reviews as cycle
+from services.imports import import_agreement
 from tests.conftest import QT
 
 TZ = "Asia/Ho_Chi_Minh"

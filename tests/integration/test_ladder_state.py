@@ -13,10 +13,10 @@ from core.expand import expand
 from core.ladder import simulate
 from core.parse import load_agreement
 from core.replies import load_replies
-from models.ladder_state import tick
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import Contact, FiredStep, Obligation, Party
+from services.imports import import_agreement
+from services.ladder import tick
+from services.replies import record_reply
 from tests.conftest import QT, QT_REPLIES
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -101,7 +101,7 @@ def test_upcoming_fire_times_from_stored_timing_match_the_plan(app, clock):
     with app.session(write=True) as s:
         tick(s, app, now)  # some steps used: they are not upcoming any more
     with app.session() as s:
-        got = upcoming_fire_times(s, app, now, 45)
+        got = upcoming_fire_times(s, app.parse_options, now, 45)
         used = {(o, st) for o, st in s.exec(select(FiredStep.obligation_id, FiredStep.step))}
         ids = dict(s.exec(select(Obligation.key, Obligation.id)).all())
     hi = local_instant(date(2022, 12, 17), time(0, 0), TZ)
@@ -118,4 +118,4 @@ def test_upcoming_fire_times_from_stored_timing_match_the_plan(app, clock):
         row.timing = None
         s.add(row)
     with app.session() as s:
-        assert upcoming_fire_times(s, app, now, 45) == got
+        assert upcoming_fire_times(s, app.parse_options, now, 45) == got

@@ -22,8 +22,8 @@ from config.settings import load_settings
 from core.calendar import local_instant
 from flows import work
 from models.migrate import upgrade
-from models.store import import_agreement
 from models.tables import OutboxMessage
+from services.imports import import_agreement
 from tests.conftest import QT
 from tests.smtp_sink import SmtpServer
 

@@ -8,11 +8,11 @@ from datetime import date, time, timedelta
 from sqlmodel import col, func, select
 
 from core.calendar import local_instant
-from models.ladder_state import tick
 from models.links import hash_token
-from models.store import import_agreement
 from models.tables import Contact, Link, OutboxMessage
-from notifications.outbox import enqueue_fired, send_pending
+from notifications.send import send_pending
+from services.imports import import_agreement
+from services.ladder import enqueue_fired, tick
 from tests.conftest import QT
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -105,9 +105,10 @@ def test_transient_failure_retries_with_backoff_then_sends(mailer, smtp, clock):
 
 def test_expired_lease_is_unknown_then_resent_with_the_same_message_id(mailer, smtp, clock):
     now = requests_fired(mailer, clock)
-    from notifications.outbox import claim
+    from models.outbox import claim
 
-    rows, _ = claim(mailer, now, "crashed-worker", limit=1)  # claimed, then the worker died
+    with mailer.session(write=True) as s:  # claimed, then the worker died
+        rows, _ = claim(s, now, "crashed-worker", 1, mailer.policy.lease_seconds)
     assert len(rows) == 1
     later = now + timedelta(seconds=mailer.settings.lease_seconds + 1)
     report = send_pending(mailer, later, worker="w2")
@@ -118,7 +119,7 @@ def test_expired_lease_is_unknown_then_resent_with_the_same_message_id(mailer, s
 
 
 def test_review_host_notice_and_dossier_link_reach_the_mail_server(mailer, smtp, clock):
-    from reviews.cycle import send_host_notice
+    from services.reviews import send_host_notice
 
     clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
     import_agreement(mailer, QT.read_bytes(), str(QT))

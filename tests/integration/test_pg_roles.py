@@ -19,9 +19,9 @@ from config.bootstrap import bootstrap
 from config.settings import Settings
 from core.calendar import local_instant
 from models.links import issue
-from models.store import import_agreement
 from models.tables import Contact, Obligation, Party, Reply
 from portal.app import create_app
+from services.imports import import_agreement
 from tests.conftest import QT
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from sqlmodel import func, select
 
 from core.calendar import local_instant
 from models.links import issue, revoke
-from models.store import import_agreement
 from models.tables import Contact, Link, Obligation, Party, Reply
 from portal.app import create_app
+from services.imports import import_agreement
 from tests.conftest import QT
 
 TZ = "Asia/Ho_Chi_Minh"

@@ -35,9 +35,9 @@ from benchmarks.portal import Server
 from config.bootstrap import App, bootstrap
 from core.calendar import local_instant
 from models.links import issue, revoke, token_for
-from models.store import import_agreement
 from models.tables import Contact, Link, Obligation, Party, Reply
 from portal.app import create_app
+from services.imports import import_agreement
 from tests.conftest import QT
 from tests.smtp_sink import free_port
 

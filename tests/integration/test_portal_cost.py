@@ -21,10 +21,10 @@ from benchmarks.portal import Server
 from config.bootstrap import App
 from core.calendar import local_instant
 from models.links import issue
-from models.store import import_agreement
 from models.tables import Contact, Link, Obligation, OutboxMessage, Party, Reply
 from portal.app import create_app
 from portal.ratelimit import SharedRateLimiter
+from services.imports import import_agreement
 from tests.conftest import QT
 
 TZ = "Asia/Ho_Chi_Minh"

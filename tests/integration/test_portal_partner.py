@@ -19,12 +19,12 @@ from sqlmodel import func, select
 
 from core.calendar import local_instant
 from models.links import issue
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import Contact, Obligation, OutboxMessage, Party, Reply
-from notifications.outbox import send_pending
+from notifications.send import send_pending
 from portal import uploads
 from portal.app import create_app
+from services.imports import import_agreement
+from services.replies import record_reply
 from tests.conftest import QT, ROOT
 from tests.smtp_sink import free_port
 from tests.unit.test_uploads import PDF_BYTES, docx, image, xlsx

@@ -52,7 +52,7 @@ def test_a_run_whose_process_died_is_marked_crashed(tmp_path):
         from benchmarks.reliability import REGISTERED, agreements
         from config.bootstrap import bootstrap
         from models.migrate import upgrade
-        from models.store import import_many
+        from services.imports import import_many
 
         app = bootstrap(settings, clock=lambda: REGISTERED)
         upgrade(app.engine)

@@ -21,9 +21,9 @@ from config.settings import load_settings
 from core.ladder import fire_times
 from core.parse import load_agreement
 from models.migrate import upgrade
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import Obligation
+from services.imports import import_agreement
+from services.replies import record_reply
 from tests.conftest import TH, prefect_stack
 
 TZ = "Asia/Ho_Chi_Minh"

@@ -19,7 +19,7 @@ from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
 from models.migrate import upgrade
-from models.store import import_agreement
+from services.imports import import_agreement
 from tests.conftest import QT, QT_REPLIES, FixedClock
 from tests.integration.test_review_dossier import CAL, record
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from models.store import import_agreement
 from models.tables import OutboxMessage, Review
-from notifications.outbox import send_pending
+from notifications.send import send_pending
 from portal.app import create_app
-from reviews.cycle import host_notice_due, run_due
+from services.imports import import_agreement
+from services.reviews import host_notice_due, run_due
 from tests.integration.test_review_dossier import record
 from tests.unit.test_review_content import AGREEMENT, REPLIES, at
 
@@ -101,7 +101,7 @@ def test_catching_up_after_the_meeting_builds_only_the_final(mailer, clock, tmp_
 def test_a_cycle_met_before_registration_is_never_run(mailer, clock, tmp_path: Path):
     """Registered on 05/01/2026, after cycle 1's meeting (22/12/2025): that review happened
     on paper; only cycle 2 (meeting 21/12/2026) is phoihop's to run."""
-    from reviews.cycle import due_codes, pending
+    from services.reviews import due_codes, pending
 
     clock.at = at("2026-01-05T09:00")
     import_agreement(mailer, AGREEMENT.replace("SUPPORT", "hkh").encode(), "r.yaml")

@@ -17,13 +17,13 @@ from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
 from models.links import revoke
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import Agreement, Link, Review
 from portal.app import create_app
 from reviews import html
 from reviews import load as loader
-from reviews.cycle import assemble, carry_over
+from services.imports import import_agreement
+from services.replies import record_reply
+from services.reviews import assemble, carry_over
 from tests.conftest import QT, QT_REPLIES
 from tests.unit.test_review_content import AGREEMENT, CAL, MEETING_1, REPLIES, at
 
@@ -107,7 +107,7 @@ def test_portal_serves_the_stored_dossier_read_only(app, clock, tmp_path: Path):
 
 def test_link_without_a_stored_dossier_is_refused(app, clock):
     quang_tri(app, clock)
-    from reviews.cycle import dossier_link
+    from services.reviews import dossier_link
 
     with app.session(write=True) as s:
         row = loader.agreement_row(s, QT_CODE)
@@ -131,7 +131,7 @@ def test_amendment_mid_cycle_and_withdrawal(app, clock, tmp_path: Path):
 
     def stored(when):
         with app.session() as s:
-            return loader.build(s, app, "R-2024", 1, when)[1]
+            return loader.build(s, app.parse_options, "R-2024", 1, when)[1]
 
     def file_figures(raw: bytes, when):
         agreement, _ = load_agreement(raw, "r.yaml")
@@ -171,5 +171,5 @@ def test_carry_over_closes_the_cycle_and_names_the_next_host(app, clock):
     with app.session() as s:
         assert s.exec(select(Review.stage).where(Review.cycle == 1)).one() == "closed"
         # The next cycle's dossier lists them, with their state now.
-        nxt = loader.build(s, app, "R-2024", 2, at("2026-12-21T08:00"))[1]
+        nxt = loader.build(s, app.parse_options, "R-2024", 2, at("2026-12-21T08:00"))[1]
     assert [o["obligation"] for o in nxt["carried_over"]] == result.carried

@@ -9,9 +9,9 @@ from core.dossier import figures
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
-from models.replies import record_reply
-from models.store import import_agreement
 from reviews.load import build
+from services.imports import import_agreement
+from services.replies import record_reply
 from tests.conftest import QT, QT_REPLIES
 
 TZ = "Asia/Ho_Chi_Minh"

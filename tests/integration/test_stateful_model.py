@@ -63,11 +63,12 @@ from core.parse import load_agreement
 from flows.work import fire_steps
 from models.links import revoke
 from models.migrate import upgrade
-from models.replies import decide_reply, record_reply
-from models.store import import_agreement
+from models.outbox import claim
 from models.tables import Agreement, FiredStep, Link, Obligation, OutboxMessage, Reply
-from notifications.outbox import claim, send_pending
 from notifications.port import DeliveryError, RecordingNotifier
+from notifications.send import send_pending
+from services.imports import import_agreement
+from services.replies import decide_reply, record_reply
 from tests.conftest import PG_URL, FixedClock
 
 EXAMPLES = int(os.environ.get("PHOIHOP_MODEL_EXAMPLES", "20"))
@@ -249,7 +250,9 @@ class LifeOfAgreements(RuleBasedStateMachine):
     @rule(limit=st.integers(1, 4))
     def crash(self, limit: int) -> None:
         self.ran["crash"] += 1
-        rows, _unknown = claim(self.app, self.clock(), f"crashed-{self.events}", limit)
+        with self.app.session(write=True) as s:
+            rows, _unknown = claim(s, self.clock(), f"crashed-{self.events}", limit,
+                                   self.app.policy.lease_seconds)
         if rows:
             self.crashed = True
         # the sender died holding them; time passes beyond the lease

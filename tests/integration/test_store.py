@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import col, func, select
 
 from models.queries import list_obligations
-from models.replies import record_reply
-from models.store import ImportRejected, import_agreement, import_many
+from models.store import ImportRejected
 from models.tables import Agreement, FiredStep, Obligation, Party, Reply
+from services.imports import import_agreement, import_many
+from services.replies import record_reply
 from tests.conftest import QT, TH
 
 BASE = """\
@@ -139,7 +140,7 @@ def test_listing_filters(app, clock):
 
 
 def test_coordinator_decisions_on_a_submitted_reply(app, clock):
-    from models.replies import ReplyRefused, decide_reply
+    from services.replies import ReplyRefused, decide_reply
 
     clock.at = datetime(2024, 1, 2, tzinfo=UTC)
     import_agreement(app, BASE.encode(), "am.yaml")

@@ -30,10 +30,10 @@ from core.calendar import local_instant
 from core.ladder import decide, fire_times
 from core.parse import load_agreement
 from flows.work import fire_steps
-from models.ladder_state import tick
-from models.replies import record_reply
-from models.store import import_agreement
 from models.tables import FiredStep, NaiveDatetimeError, Obligation, OutboxMessage
+from services.imports import import_agreement
+from services.ladder import tick
+from services.replies import record_reply
 from tests.conftest import PG_URL, QT, QT_REPLIES, ROOT, FixedClock
 
 ZONES = ("UTC", "America/New_York", "Pacific/Kiritimati")  # +00, -05/-04, +14

@@ -24,8 +24,8 @@ from config.bootstrap import bootstrap
 from config.settings import load_settings
 from core.calendar import local_instant
 from models.migrate import upgrade
-from models.store import import_agreement
 from models.tables import FiredStep, OutboxMessage
+from services.imports import import_agreement
 from tests.conftest import QT, prefect_stack
 from tests.fault_restarts import descendants as _descendants
 from tests.smtp_sink import SmtpServer

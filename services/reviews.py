@@ -24,15 +24,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from config.bootstrap import App
 from core.agreement import DEFAULT_LADDER
 from core.calendar import local_instant
 from core.dossier import UnknownCycle
 from core.ladder import ladder_from_timing
 from models.ladder_state import StoredAgreementUnreadable, load_stored
 from models.links import Issued, issue
+from models.outbox import enqueue_message
 from models.tables import Agreement, Contact, Party, Review
-from notifications.outbox import enqueue_message
 from reviews import chart, content, docx, html, tables
 from reviews import load as loader
 from reviews.schedule import (
@@ -44,6 +43,7 @@ from reviews.schedule import (
     milestones_for,
     pending_steps,
 )
+from services.ports import Shell
 
 DOSSIER_LINK_DAYS = 730  # a dossier link stays valid two years after the meeting
 
@@ -75,8 +75,8 @@ class StepDone:
     carried: CarryOver | None = None
 
 
-def default_out_dir(app: App, code: str, cycle: int) -> Path:
-    return app.settings.data_dir / "dossiers" / re.sub(r"[^A-Za-z0-9._-]", "_", code) / \
+def default_out_dir(shell: Shell, code: str, cycle: int) -> Path:
+    return shell.policy.data_dir / "dossiers" / re.sub(r"[^A-Za-z0-9._-]", "_", code) / \
         f"cycle-{cycle}"
 
 
@@ -103,28 +103,29 @@ def write_files(data: dict[str, Any], directory: Path, language: str = "vi"
     return paths
 
 
-def dossier_link(s: Session, app: App, agreement_id: int, cycle: int, meeting: date,
+def dossier_link(s: Session, shell: Shell, agreement_id: int, cycle: int, meeting: date,
                  tz: str, now: datetime) -> Issued:
     expires = local_instant(meeting + timedelta(days=DOSSIER_LINK_DAYS), time(0, 0), tz)
-    return issue(s, app.secret_key, purpose="dossier", now=now, expires_at=expires,
+    return issue(s, shell.secret_key, purpose="dossier", now=now, expires_at=expires,
                  agreement_id=agreement_id, cycle=cycle)
 
 
-def portal_url(app: App, token: str) -> str:
-    return f"{app.settings.portal_url.rstrip('/')}/dossier/{token}"
+def portal_url(shell: Shell, token: str) -> str:
+    return shell.policy.link_url("dossier", token)
 
 
-def prepare(s: Session, app: App, code: str, cycle: int, stage: str | None, now: datetime,
+def prepare(s: Session, shell: Shell, code: str, cycle: int, stage: str | None, now: datetime,
             out_dir: Path | None = None, at: datetime | None = None) -> Assembled:
     """Build the dossier of `cycle` as it stands at `at` (default `now`) and write its
     files. Reads only: run it outside a write transaction, then `publish`."""
-    _got, data = loader.build(s, app, code, cycle, at or now, stage, assembled_at=now)
-    directory = out_dir or default_out_dir(app, code, cycle)
+    _got, data = loader.build(s, shell.parse_options, code, cycle, at or now, stage,
+                              assembled_at=now)
+    directory = out_dir or default_out_dir(shell, code, cycle)
     return Assembled(code, cycle, data["stage"], data,
-                     write_files(data, directory, app.settings.language))
+                     write_files(data, directory, shell.policy.language))
 
 
-def publish(s: Session, app: App, assembled: Assembled, now: datetime) -> Assembled:
+def publish(s: Session, shell: Shell, assembled: Assembled, now: datetime) -> Assembled:
     """Store the content in the cycle's Review row and issue the read-only dossier link
     (or reuse the live one). The stage only moves forward: a draft rebuilt after the
     final dossier was stored does not replace it."""
@@ -138,18 +139,18 @@ def publish(s: Session, app: App, assembled: Assembled, now: datetime) -> Assemb
         review.stage = later_stage(review.stage, data["stage"])
         s.add(review)
     meeting = datetime.fromisoformat(data["cycle"]["meeting"]).date()
-    link = dossier_link(s, app, row.id, assembled.cycle, meeting, row.timezone, now)
-    assembled.url = portal_url(app, link.token)
+    link = dossier_link(s, shell, row.id, assembled.cycle, meeting, row.timezone, now)
+    assembled.url = portal_url(shell, link.token)
     s.flush()
     return assembled
 
 
-def assemble(s: Session, app: App, code: str, cycle: int, stage: str | None, now: datetime,
+def assemble(s: Session, shell: Shell, code: str, cycle: int, stage: str | None, now: datetime,
              out_dir: Path | None = None, at: datetime | None = None, publish_it: bool = True
              ) -> Assembled:
     """`prepare` and, unless told not to, `publish`, in the caller's session."""
-    result = prepare(s, app, code, cycle, stage, now, out_dir, at)
-    return publish(s, app, result, now) if publish_it else result
+    result = prepare(s, shell, code, cycle, stage, now, out_dir, at)
+    return publish(s, shell, result, now) if publish_it else result
 
 
 def _contacts(s: Session, agreement_id: int, wanted: list[tuple[str, str]]
@@ -168,7 +169,7 @@ def _contacts(s: Session, agreement_id: int, wanted: list[tuple[str, str]]
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to record in the outbox: `enqueue_message(s, app, key, kind, contact,
+    """A message to record in the outbox: `enqueue_message(s, key, kind, contact,
     context, now)`; the key makes it once-only."""
 
     key: str
@@ -177,8 +178,8 @@ class Outgoing:
     context: dict[str, Any]
 
 
-def _enqueue(s: Session, app: App, messages: list[Outgoing], now: datetime) -> int:
-    return sum(bool(enqueue_message(s, app, m.key, m.kind, m.contact, m.context, now))
+def _enqueue(s: Session, shell: Shell, messages: list[Outgoing], now: datetime) -> int:
+    return sum(bool(enqueue_message(s, m.key, m.kind, m.contact, m.context, now))
                for m in messages)
 
 
@@ -195,22 +196,22 @@ def _advance(s: Session, agreement_id: int, cycle: int, stage: str) -> None:
         s.add(review)
 
 
-def host_notice_due(s: Session, app: App, code: str, cycle: int, now: datetime) -> bool:
+def host_notice_due(s: Session, shell: Shell, code: str, cycle: int, now: datetime) -> bool:
     """Whether the host notice of `cycle` is due at `now` and not yet sent."""
-    got = loader.inputs(s, app, code)
+    got = loader.inputs(s, shell.parse_options, code)
     review, row = got.plan.cycle(cycle), got.row
     if review is None or row.id is None:
         return False
     stored = loader.review_row(s, row.id, cycle)
     stage = stored.stage if stored else "planned"
-    return "host_notice" in due_steps(got.plan.agreement, review, app.calendar, stage, now)
+    return "host_notice" in due_steps(got.plan.agreement, review, shell.calendar, stage, now)
 
 
-def host_notice(s: Session, app: App, code: str, cycle: int, now: datetime
+def host_notice(s: Session, shell: Shell, code: str, cycle: int, now: datetime
                 ) -> list[Outgoing]:
     """The host notice: to the host's focal contact and head, the convener's coordinator
     copied. Its context says what is hosted, when, what phoihop prepares, who owes what."""
-    got, data = loader.build(s, app, code, cycle, now, "draft", assembled_at=now)
+    got, data = loader.build(s, shell.parse_options, code, cycle, now, "draft", assembled_at=now)
     assert got.row.id is not None
     host, convener = data["cycle"]["host"], got.plan.agreement.convener
     names = tables.Names(data)
@@ -233,15 +234,15 @@ def host_notice(s: Session, app: App, code: str, cycle: int, now: datetime
                 (host, "focal"), (host, "head"), (convener, "coordinator")])]
 
 
-def send_host_notice(s: Session, app: App, code: str, cycle: int, now: datetime) -> int:
+def send_host_notice(s: Session, shell: Shell, code: str, cycle: int, now: datetime) -> int:
     """Record the host notice's messages and mark the cycle notified; returns how many
     messages were new (a second call records none)."""
-    sent = _enqueue(s, app, host_notice(s, app, code, cycle, now), now)
+    sent = _enqueue(s, shell, host_notice(s, shell, code, cycle, now), now)
     _advance(s, loader.agreement_row(s, code).id or 0, cycle, STAGE_AFTER["host_notice"])
     return sent
 
 
-def dossier_messages(s: Session, app: App, assembled: Assembled, now: datetime
+def dossier_messages(s: Session, shell: Shell, assembled: Assembled, now: datetime
                      ) -> list[Outgoing]:
     """The dossier's read-only link: to the host and the convener's coordinator for a
     draft; to them and every signatory's focal contact when final."""
@@ -252,7 +253,7 @@ def dossier_messages(s: Session, app: App, assembled: Assembled, now: datetime
     wanted = [(host, "focal"), (host, "head"), (convener, "coordinator")]
     if assembled.stage == "final":
         wanted += [(p, "focal") for p in data["signatories"]]
-    link = dossier_link(s, app, row.id, assembled.cycle,
+    link = dossier_link(s, shell, row.id, assembled.cycle,
                         datetime.fromisoformat(data["cycle"]["meeting"]).date(), row.timezone,
                         now)
     context = {"type": "dossier", "agreement_code": assembled.code, "cycle": assembled.cycle,
@@ -266,19 +267,19 @@ def dossier_messages(s: Session, app: App, assembled: Assembled, now: datetime
             for party, contact in _contacts(s, row.id, wanted)]
 
 
-def send_dossier(s: Session, app: App, assembled: Assembled, now: datetime) -> int:
-    return _enqueue(s, app, dossier_messages(s, app, assembled, now), now)
+def send_dossier(s: Session, shell: Shell, assembled: Assembled, now: datetime) -> int:
+    return _enqueue(s, shell, dossier_messages(s, shell, assembled, now), now)
 
 
-def carry_over(s: Session, app: App, code: str, cycle: int, now: datetime) -> CarryOver:
+def carry_over(s: Session, shell: Shell, code: str, cycle: int, now: datetime) -> CarryOver:
     """Close the cycle: what was open at its meeting is carried to the next dossier."""
-    got = loader.inputs(s, app, code)
+    got = loader.inputs(s, shell.parse_options, code)
     review = got.plan.cycle(cycle)
     if review is None:
         raise UnknownCycle(f"agreement {code} has no review cycle {cycle}")
     assert got.row.id is not None
-    closed_at = min(now, milestones(got.plan.agreement, review, app.calendar).final)
-    then = content.build(got.plan, cycle, closed_at, got.replies, app.calendar,
+    closed_at = min(now, milestones(got.plan.agreement, review, shell.calendar).final)
+    then = content.build(got.plan, cycle, closed_at, got.replies, shell.calendar,
                          stage="final", statuses=got.statuses, withdrawn=got.withdrawn)
     _advance(s, got.row.id, cycle, STAGE_AFTER["close"])
     return CarryOver(code, cycle, [o["obligation"] for o in then["outstanding"]], then["next"])
@@ -293,7 +294,7 @@ class PendingStep:
     parties: tuple[str, ...]  # the host and the convener
 
 
-def pending(s: Session, app: App, until: datetime, code: str | None = None
+def pending(s: Session, shell: Shell, until: datetime, code: str | None = None
             ) -> list[PendingStep]:
     """Review steps not done yet whose time is before `until`, for active agreements
     (past ones included: the sweep catches them up, by `steps_due`'s rule), except in
@@ -312,12 +313,12 @@ def pending(s: Session, app: App, until: datetime, code: str | None = None
     for review, agreement in s.exec(query):
         if agreement.timing is None:  # imported before timings were stored
             try:
-                send_at = load_stored(s, app, agreement).agreement.ladder.send_at
+                send_at = load_stored(s, shell.parse_options, agreement).agreement.ladder.send_at
             except StoredAgreementUnreadable:  # still listed: `run_due` fails for it
                 send_at = DEFAULT_LADDER.send_at  # alone, and the sweep reports it
         else:
             send_at = ladder_from_timing(agreement.timing).send_at
-        m = milestones_for(review.meeting, send_at, agreement.timezone, app.calendar)
+        m = milestones_for(review.meeting, send_at, agreement.timezone, shell.calendar)
         if m.final < agreement.registered_at:
             continue
         out += [PendingStep(agreement.code, review.cycle, step, m.at(step),
@@ -326,50 +327,50 @@ def pending(s: Session, app: App, until: datetime, code: str | None = None
     return sorted(out, key=lambda p: (p.at, p.code, p.cycle))
 
 
-def due_codes(s: Session, app: App, now: datetime) -> list[str]:
+def due_codes(s: Session, shell: Shell, now: datetime) -> list[str]:
     """Agreements with a review step due at `now`: `run_due` has something to do there
     (a pending step whose time has passed is due, or superseded by a due final)."""
-    return sorted({p.code for p in pending(s, app, now + timedelta(microseconds=1))})
+    return sorted({p.code for p in pending(s, shell, now + timedelta(microseconds=1))})
 
 
-def run_due(app: App, code: str, now: datetime, out_dir: Path | None = None) -> list[StepDone]:
+def run_due(shell: Shell, code: str, now: datetime, out_dir: Path | None = None) -> list[StepDone]:
     """Every review step of the agreement due at `now`, in order, each committed alone.
 
     A cycle whose meeting was before the agreement was registered is left alone: that
     review happened before phoihop knew of it (`phoihop review` still rebuilds it)."""
-    with app.session() as s:
-        got = loader.inputs(s, app, code)
+    with shell.session() as s:
+        got = loader.inputs(s, shell.parse_options, code)
         assert got.row.id is not None
         stages = {r.cycle: r.stage for r in s.exec(select(Review).where(
             Review.agreement_id == got.row.id))}
     plan, done = got.plan, []
     for review in plan.reviews:
-        if milestones(plan.agreement, review, app.calendar).final < got.row.registered_at:
+        if milestones(plan.agreement, review, shell.calendar).final < got.row.registered_at:
             continue
-        for step in due_steps(plan.agreement, review, app.calendar,
+        for step in due_steps(plan.agreement, review, shell.calendar,
                               stages.get(review.cycle, "planned"), now):
-            done.append(run_step(app, code, review.cycle, step, now, out_dir))
+            done.append(run_step(shell, code, review.cycle, step, now, out_dir))
     return done
 
 
-def run_step(app: App, code: str, cycle: int, step: str, now: datetime,
+def run_step(shell: Shell, code: str, cycle: int, step: str, now: datetime,
              out_dir: Path | None = None) -> StepDone:
     """One step; a dossier is built in a read transaction and stored in a short write."""
     if step in ("draft", "final"):
-        with app.session() as s:
-            assembled = prepare(s, app, code, cycle, step, now, out_dir)
-        with app.session(write=True) as s:
-            publish(s, app, assembled, now)
-            sent = send_dossier(s, app, assembled, now)
+        with shell.session() as s:
+            assembled = prepare(s, shell, code, cycle, step, now, out_dir)
+        with shell.session(write=True) as s:
+            publish(s, shell, assembled, now)
+            sent = send_dossier(s, shell, assembled, now)
         return StepDone(cycle, step, messages=sent, assembled=assembled)
-    with app.session(write=True) as s:
-        return _step(s, app, code, cycle, step, now)
+    with shell.session(write=True) as s:
+        return _step(s, shell, code, cycle, step, now)
 
 
-def _step(s: Session, app: App, code: str, cycle: int, step: str, now: datetime
+def _step(s: Session, shell: Shell, code: str, cycle: int, step: str, now: datetime
           ) -> StepDone:
     if step == "host_notice":
-        return StepDone(cycle, step, messages=send_host_notice(s, app, code, cycle, now))
+        return StepDone(cycle, step, messages=send_host_notice(s, shell, code, cycle, now))
     if step == "close":
-        return StepDone(cycle, step, carried=carry_over(s, app, code, cycle, now))
+        return StepDone(cycle, step, carried=carry_over(s, shell, code, cycle, now))
     raise ValueError(f"unknown review step {step!r}")

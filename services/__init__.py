@@ -1,0 +1,1 @@
+"""Use cases: one handler per thing that happens (see docs/architecture.md)."""
