@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from core.expand import Plan
 from core.parse import ParseOptions
 from models.ladder_state import LoadedAgreement, load_stored
+from models.links import LinkRefused, resolve
 from models.sql import table
 from models.tables import Agreement, Obligation, Reply, Review
 from reviews import content
@@ -106,3 +107,17 @@ def build(s: Session, options: ParseOptions, code: str, cycle: int, at: datetime
 def review_row(s: Session, agreement_id: int, cycle: int) -> Review | None:
     return s.exec(select(Review).where(Review.agreement_id == agreement_id,
                                        Review.cycle == cycle)).first()
+
+
+def stored_dossier(s: Session, token: str, now: datetime) -> dict[str, Any]:
+    """The stored dossier a live dossier link names, or LinkRefused (reads only).
+
+    A dossier link (purpose "dossier") is bound to an agreement and a cycle; a cycle
+    with no stored dossier yet is refused as a bad link is."""
+    link = resolve(s, token, now, ("dossier",))
+    if link.agreement_id is None or link.cycle is None:
+        raise LinkRefused
+    review = review_row(s, link.agreement_id, link.cycle)
+    if review is None or not review.dossier or s.get(Agreement, link.agreement_id) is None:
+        raise LinkRefused
+    return dict(review.dossier)

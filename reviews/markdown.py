@@ -6,24 +6,15 @@ party and indicator ids: validated patterns) appear as inline code, and every pi
 text that came from an agreement file or a partner (titles, names, labels, notes,
 reasons) only inside fenced code blocks whose fence is longer than any run of backticks
 in the text: nothing renders as a link, an image or HTML. Table artifact cells go
-through `flows.view.cell` (Prefect's default UI renders a cell as markdown too).
+through `core.text.cell` (Prefect's default UI renders a cell as markdown too).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from flows.view import artifact_key, cell
-from flows.view import fenced as _fenced
+from core.text import artifact_key, cell, fenced
 from reviews.wording import Words
-
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def fenced(text: str) -> str:
-    """Partner text in a fence no backtick run can close, without control characters."""
-    return _fenced(CONTROL.sub("", text))
 
 
 def dossier_key(code: str, cycle: int) -> str:

@@ -484,7 +484,8 @@ def test_table_artifact_cells_are_plain_names_or_closed_code_spans():
     """Prefect's default UI renders a table artifact's cell as markdown (raw HTML kept):
     every agreement or partner text put in a cell is a plain name or a code span that no
     backtick run in it closes, on one line (regression: live images and links there)."""
-    from flows.view import ViewRow, cell, table_rows
+    from core.text import cell
+    from flows.view import ViewRow, table_rows
 
     active = re.compile(r"[<>\[\]!`*_~|\\#=@{}]|://|www\.|&#?\w+;")
     for p in hostile.PAYLOADS:

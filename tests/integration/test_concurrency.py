@@ -9,7 +9,7 @@ Each round picks a tick instant (sometimes days after the next fire time, so cat
 skips steps), then releases together the sweep (`flows.work.fire_steps`: tick and
 enqueue in one transaction) and three reply workers recording done, in_progress and
 extension replies for obligations due at that instant, half through the portal's own
-path (`load_view` + `submit` in one write transaction, as `portal/app.py` does it) and
+path (`load_view` + `submit` in one write transaction, as `portal/routes/reply.py` does it) and
 half as the CLI records them. Jitter and assignment come from one seeded `random.Random`
 (PHOIHOP_CONCURRENCY_SEED, PHOIHOP_CONCURRENCY_ROUNDS to vary them; the two agreements
 run out of due instants after some 150 rounds).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from flows.view import ViewRow, artifact_key, fenced, summary_markdown, summary_sentence
+from core.text import artifact_key, fenced
+from flows.view import ViewRow, summary_markdown, summary_sentence
 
 
 def test_artifact_keys_fit_prefect():
