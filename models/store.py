@@ -91,8 +91,8 @@ def _parse_all(app: App, files: Iterable[tuple[str, bytes]]) -> list[_Parsed]:
             problems.extend(found)
             continue
         if agreement.code in seen:
-            problems.append(Problem(name, 1, 1, f"agreement {agreement.code} is also in "
-                                    f"{seen[agreement.code]}; import one file per agreement"))
+            problems.append(Problem.of(name, 1, 1, "code_in_two_files", code=agreement.code,
+                                       other=seen[agreement.code]))
             continue
         seen[agreement.code] = name
         parsed.append(_Parsed(name, raw, agreement, expand(agreement, app.calendar)))
