@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,6 +23,7 @@ from config.settings import ConfigError, Settings, config_file
 from core.agreement import Agreement
 from core.parse import load_agreement
 from core.replies import Reply, load_replies
+from core.yamlnodes import Problem
 
 # Not a terminal (a file, a pipe, a pager) and no COLUMNS given: lines as long as they
 # need, never cut at 80 columns.
@@ -130,7 +132,7 @@ def read_bytes(path: Path) -> bytes:
 def agreement_from(path: Path) -> Agreement:
     agreement, problems = load_agreement(read_bytes(path), str(path), app_context().parse_options)
     if problems or agreement is None:
-        fail("\n".join(str(p) for p in problems))
+        fail(problem_lines(problems))
     return agreement
 
 
@@ -139,7 +141,7 @@ def replies_from(path: Path | None, agreement: Agreement, known: set[str]) -> li
         return []
     replies, problems = load_replies(read_bytes(path), str(path), agreement.timezone, known)
     if problems:
-        fail("\n".join(str(p) for p in problems))
+        fail(problem_lines(problems))
     return replies
 
 
@@ -161,6 +163,12 @@ def language() -> str:
 def tr(vi: str, en: str) -> str:
     """Vietnamese first; English when the setting says so."""
     return en if language() == "en" else vi
+
+
+def problem_lines(problems: Iterable[Problem]) -> str:
+    """Problems of files, `FILE:LINE:COLUMN: message` a line, in the setting's language."""
+    lang = language()
+    return "\n".join(p.render(lang) for p in problems)
 
 
 def show_date(d: date) -> str:

@@ -16,6 +16,7 @@ from cli.common import (
     console,
     fail,
     print_json,
+    problem_lines,
     read_bytes,
     replies_from,
     show_date,
@@ -51,7 +52,7 @@ def validate(files: Annotated[list[Path], typer.Argument(
         if problems or agreement is None:
             bad = True
             for p in problems:
-                typer.echo(str(p))
+                typer.echo(problem_lines([p]))
         else:
             plan = expand(agreement, app_context().calendar)
             typer.echo(f"{path}: " + tr(

@@ -20,6 +20,7 @@ from cli.common import (
     demo_settings,
     fail,
     pin_config_file,
+    problem_lines,
     read_bytes,
     show_date,
     tr,
@@ -59,14 +60,14 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
         raw = read_bytes(examples / name)
         agreement, problems = load_agreement(raw, name, app.parse_options)
         if agreement is None:
-            fail("\n".join(map(str, problems)))
+            fail(problem_lines(problems))
         agreements.append((agreement, raw, name))
     replies = []
     for (agreement, _raw, _name), file in zip(agreements, REPLIES, strict=True):
         known = {o.id for o in expand(agreement, app.calendar).obligations}
         found, problems = load_replies(read_bytes(examples / file), file, TZ, known)
         if problems:
-            fail("\n".join(map(str, problems)))
+            fail(problem_lines(problems))
         replies += found
     pending = sorted(replies, key=lambda r: r.at)
     starts = {a.signed_on: (a, raw, name) for a, raw, name in agreements}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import console, fail, read_bytes, tr
+from cli.common import console, fail, problem_lines, read_bytes, tr
 from cli.doctor_cmds import print_checks
 from cli.store_cmds import store
 from config.settings import Settings
@@ -172,7 +172,7 @@ def up(
                 console.print(f"{r.code}: {r.outcome}, {tr('lần', 'revision')} {r.revision}",
                               markup=False)
         except ImportRejected as exc:
-            fail(str(exc))
+            fail(problem_lines(exc.problems))
     run_stack(app.settings, port, api_workers=api_workers, workers=workers,
               portal_workers=portal_workers, host=host)
 

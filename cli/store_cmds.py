@@ -16,6 +16,7 @@ from cli.common import (
     console,
     fail,
     print_json,
+    problem_lines,
     read_bytes,
     show_date,
     tr,
@@ -90,7 +91,7 @@ def import_(
             results = import_many(app, raw, progress=lambda _r: bar.advance(task),
                                   registered_at=registered_at)
         except ImportRejected as exc:
-            fail(str(exc) + "\n" + tr("Không lưu gì.", "Nothing was stored."))
+            fail(problem_lines(exc.problems) + "\n" + tr("Không lưu gì.", "Nothing was stored."))
         except RegistrationRefused as exc:
             if exc.stored is None:
                 fail(tr(f"--registered-at: {registered_at} là ngày trong tương lai. Không lưu gì.",

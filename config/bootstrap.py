@@ -235,7 +235,7 @@ class App:
 
         return ParseOptions(ladders={"default": DEFAULT_LADDER, **self.ladders},
                             channels=frozenset(self.settings.channels),
-                            calendar=self.calendar)
+                            calendar=self.calendar, language=self.settings.language)
 
     @cached_property
     def secret_key(self) -> bytes:

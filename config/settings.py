@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -110,16 +111,18 @@ class Settings(BaseSettings):
 
     @field_validator("ladders")
     @classmethod
-    def _ladders(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _ladders(cls, v: dict[str, dict[str, Any]], info: ValidationInfo
+                 ) -> dict[str, dict[str, Any]]:
         """Each configured ladder by the rules of an inline one: a typo is an error here,
-        once, not a traceback in every command that reads an agreement."""
+        once, not a traceback in every command that reads an agreement; said in the
+        language of the setting `language`."""
         from core.parse import LadderConfigError, ladder_from_config
 
         for name, spec in v.items():
             try:
                 ladder_from_config(name, spec)
             except LadderConfigError as exc:
-                raise ValueError(str(exc)) from None
+                raise ValueError(exc.text(str(info.data.get("language", "vi")))) from None
         return v
 
     @field_validator("channels")
@@ -302,8 +305,11 @@ def load_settings(**overrides: Any) -> Settings:
     keys and unusable values are one `ConfigError` naming every problem."""
     given = overrides.get("data_dir")
     path = config_file(Path(given) if given is not None else None)
+    # before the file is read, its `language` is unknown: the override's or the variable's
+    lang = str(overrides.get("language") or os.environ.get("PHOIHOP_LANGUAGE") or "vi")
     if path is not None and not path.exists():
-        raise ConfigError(f"{path}: configuration file not found (PHOIHOP_CONFIG)")
+        raise ConfigError(_say(f"{path}: không có tệp cấu hình này (PHOIHOP_CONFIG)",
+                               f"{path}: configuration file not found (PHOIHOP_CONFIG)", lang))
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -311,7 +317,8 @@ def load_settings(**overrides: Any) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read ({exc})") from exc
+            raise ConfigError(_say(f"{path}: không đọc được ({exc})",
+                                   f"{path}: cannot read ({exc})", lang)) from exc
     lang = str(overrides.get("language") or os.environ.get("PHOIHOP_LANGUAGE")
                or data.get("language") or "vi")
     problems = []

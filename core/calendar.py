@@ -29,15 +29,21 @@ DATE_RANGE = "01/01/1900–31/12/9899"
 
 
 class DateOutOfRange(ValueError):
-    """A date outside [DATE_MIN, DATE_MAX]; the message is one line."""
+    """A date outside [DATE_MIN, DATE_MAX]; the message is one line in both languages,
+    `vi` and `en` each language alone."""
+
+    def __init__(self, message: str, vi: str | None = None, en: str | None = None) -> None:
+        super().__init__(message)
+        self.vi = vi or message
+        self.en = en or message
 
 
 def check_day(d: date) -> date:
     """`d`, if phoihop can compute with it (DateOutOfRange otherwise)."""
     if not DATE_MIN <= d <= DATE_MAX:
-        raise DateOutOfRange(
-            f"{d.day:02d}/{d.month:02d}/{d.year:04d} ngoài khoảng ngày hỗ trợ {DATE_RANGE} / "
-            f"{d.isoformat()} is outside the supported dates {DATE_RANGE}")
+        vi = f"{d.day:02d}/{d.month:02d}/{d.year:04d} ngoài khoảng ngày hỗ trợ {DATE_RANGE}"
+        en = f"{d.isoformat()} is outside the supported dates {DATE_RANGE}"
+        raise DateOutOfRange(f"{vi} / {en}", vi, en)
     return d
 
 

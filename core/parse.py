@@ -34,6 +34,7 @@ from core.agreement import (
     ReviewPolicy,
 )
 from core.calendar import DateOutOfRange, Offset, WorkCalendar, check_day
+from core.problems import Say, Text, out_of_range
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -43,19 +44,34 @@ MONTH_DAY_RE = re.compile(r"(\d{2})-(\d{2})")
 PLUS_DAYS_RE = re.compile(r"\+(\d{1,4})d")
 HHMM_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 EMAIL_RE = re.compile(r"[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"']+")
+ID_RULE = Say("chữ thường, chữ số và '-', tối đa 40 ký tự",
+              "lower-case letters, digits and '-', at most 40 characters")
+CODE_RULE = Say("chữ cái không dấu, chữ số, '.', '_' và '-', từ 2 đến 64 ký tự, bắt đầu bằng "
+                "chữ cái hoặc chữ số",
+                "letters, digits, '.', '_' and '-', 2 to 64 characters, "
+                "starting with a letter or digit")
 
 
 @dataclass(frozen=True)
 class ParseOptions:
-    """What the configuration contributes: named ladders and named channels."""
+    """What the configuration contributes: named ladders and named channels, the working
+    calendar, and the language problems found later are said in (setting `language`)."""
 
     ladders: Mapping[str, Ladder] = field(default_factory=lambda: {"default": DEFAULT_LADDER})
     channels: frozenset[str] = frozenset()
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    language: str = "vi"
 
 
 class LadderConfigError(ValueError):
-    pass
+    """A configured ladder breaks the rules: the English message; `text(language)`."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+    def text(self, language: str) -> str:
+        return "; ".join(p.text(language) for p in self.problems)
 
 
 def ladder_from_config(name: str, spec: Mapping[str, object]) -> Ladder:
@@ -64,10 +80,11 @@ def ladder_from_config(name: str, spec: Mapping[str, object]) -> Ladder:
 
     problems = Problems(f"ladder '{name}'")
     node = compose(yaml.safe_dump(dict(spec)).encode(), problems)
-    ladder = read_ladder_node(node, problems, ParseOptions(), f"ladder '{name}'", name=name) \
+    what = Say(f"thang nhắc việc '{name}'", f"ladder '{name}'")
+    ladder = read_ladder_node(node, problems, ParseOptions(), what, name=name) \
         if node is not None else None
     if ladder is None:
-        raise LadderConfigError("; ".join(p.message for p in problems.sorted()))
+        raise LadderConfigError(problems.sorted())
     return ladder
 
 
@@ -104,50 +121,51 @@ class _Reader:
         self.options = options
 
     # --- small typed readers -------------------------------------------------
-    def keys(self, node: Node, allowed: set[str], what: str) -> dict[str, tuple[Node, Node]]:
+    def keys(self, node: Node, allowed: set[str], what: Text) -> dict[str, tuple[Node, Node]]:
         found = entries(node, self.p, what)
         if found is None:
             return {}
         for name, (key, _value) in found.items():
             if name not in allowed:
                 hint = _closest(name, allowed)
-                extra = f" (did you mean '{hint}'?)" if hint else ""
-                self.p.add(key, f"{what}: unknown key '{name}'{extra}")
+                if hint:
+                    self.p.add(key, "unknown_key_hint", what=what, name=name, hint=hint)
+                else:
+                    self.p.add(key, "unknown_key", what=what, name=name)
         return {k: v for k, v in found.items() if k in allowed}
 
     def require(self, found: Mapping[str, tuple[Node, Node]], names: tuple[str, ...],
-                anchor: Node, what: str) -> None:
+                anchor: Node, what: Text) -> None:
         for name in names:
             if name not in found:
-                self.p.add(anchor, f"{what}: '{name}' is missing")
+                self.p.add(anchor, "missing", what=what, name=name)
 
-    def text(self, pair: tuple[Node, Node] | None, what: str, *, required: bool = True
+    def text(self, pair: tuple[Node, Node] | None, what: Text, *, required: bool = True
              ) -> str | None:
         if pair is None:
             return None
         key, value = pair
         t = text_of(value)
         if t is None or (required and not t.strip()):
-            shape = "empty" if is_null(value) else "a " + _shape(value)
-            self.p.add(key, f"{what} must be a text, not {shape}")
+            shape = Say("giá trị trống", "empty") if is_null(value) else _shape(value)
+            self.p.add(key, "not_text", what=what, found=shape)
             return None
         if CONTROL_RE.search(t):
-            self.p.add(key, f"{what} contains a control character (line break or tab)")
+            self.p.add(key, "control_in_text", what=what)
             return None
         return t.strip()
 
-    def ident(self, pair: tuple[Node, Node] | None, what: str, pattern: re.Pattern[str] = ID_RE,
-              rule: str = "lower-case letters, digits and '-', at most 40 characters"
-              ) -> str | None:
+    def ident(self, pair: tuple[Node, Node] | None, what: Text, pattern: re.Pattern[str] = ID_RE,
+              rule: Say = ID_RULE) -> str | None:
         t = self.text(pair, what)
         if t is None or pair is None:
             return None
         if not pattern.fullmatch(t):
-            self.p.add(pair[0], f"{what} '{t}' is not a valid id ({rule})")
+            self.p.add(pair[0], "bad_id", what=what, value=t, rule=rule)
             return None
         return t
 
-    def day(self, pair: tuple[Node, Node] | None, what: str) -> date | None:
+    def day(self, pair: tuple[Node, Node] | None, what: Text) -> date | None:
         t = self.text(pair, what)
         if t is None or pair is None:
             return None
@@ -156,52 +174,55 @@ class _Reader:
                 raise ValueError
             return check_day(date.fromisoformat(t))
         except DateOutOfRange as exc:
-            self.p.add(pair[0], f"{what}: {exc}")
+            self.p.add(pair[0], "out_of_range", what=what, error=out_of_range(exc))
             return None
         except ValueError:
-            self.p.add(pair[0], f"{what} '{t}' is not a date written YYYY-MM-DD")
+            self.p.add(pair[0], "not_a_date", what=what, value=t)
             return None
 
-    def choice(self, pair: tuple[Node, Node] | None, what: str, allowed: tuple[str, ...]
+    def choice(self, pair: tuple[Node, Node] | None, what: Text, allowed: tuple[str, ...]
                ) -> str | None:
         t = self.text(pair, what)
         if t is None or pair is None:
             return None
         if t not in allowed:
-            self.p.add(pair[0], f"{what} '{t}' must be one of: {', '.join(allowed)}")
+            self.p.add(pair[0], "not_one_of", what=what, value=t, allowed=", ".join(allowed))
             return None
         return t
 
-    def offset(self, pair: tuple[Node, Node] | None, what: str) -> Offset | None:
+    def offset(self, pair: tuple[Node, Node] | None, what: Text) -> Offset | None:
         t = self.text(pair, what)
         if t is None or pair is None:
             return None
         try:
             return Offset.parse(t)
         except ValueError:
-            self.p.add(pair[0], f"{what} '{t}' is not an offset like -30d, +3bd or 0d")
+            self.p.add(pair[0], "not_offset", what=what, value=t)
             return None
 
-    def id_list(self, pair: tuple[Node, Node], what: str) -> list[tuple[Node, str]]:
+    def id_list(self, pair: tuple[Node, Node], what: Text) -> list[tuple[Node, str]]:
         out: list[tuple[Node, str]] = []
         for item in items(pair[1], self.p, what):
             t = text_of(item)
             if t is None or not ID_RE.fullmatch(t):
-                shown = t if t is not None else _shape(item)
-                self.p.add(item, f"{what}: '{shown}' is not a party id")
+                shown: Text = t if t is not None else _shape(item, bare=True)
+                self.p.add(item, "not_party_id", what=what, value=shown)
                 continue
             out.append((item, t))
         return out
 
 
-def _shape(node: Node) -> str:
+def _shape(node: Node, bare: bool = False) -> Say:
+    """`a mapping`, `a list`, `a value` (bare: without the article)."""
     from yaml.nodes import MappingNode, SequenceNode
 
     if isinstance(node, MappingNode):
-        return "mapping"
-    if isinstance(node, SequenceNode):
-        return "list"
-    return "value"
+        vi, en = "bảng khoá: giá trị", "mapping"
+    elif isinstance(node, SequenceNode):
+        vi, en = "danh sách", "list"
+    else:
+        vi, en = "giá trị", "value"
+    return Say(vi, en) if bare else Say("một " + vi, "a " + en)
 
 
 def _closest(name: str, allowed: set[str]) -> str | None:
@@ -229,18 +250,17 @@ def load_agreement(raw: bytes, file: str, options: ParseOptions | None = None
 
 def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
     p = r.p
-    top = r.keys(root, TOP_KEYS, "agreement")
+    agreement = Say("chương trình phối hợp", "agreement")
+    top = r.keys(root, TOP_KEYS, agreement)
     if not top and entries(root, Problems(""), "") is None:
         return None
-    r.require(top, REQUIRED_TOP, root, "agreement")
+    r.require(top, REQUIRED_TOP, root, agreement)
 
     if "version" in top:
         key, value = top["version"]
         if text_of(value) != "1":
-            p.add(key, f"version must be 1 (this program reads version 1), not {text_of(value)!r}")
-    code = r.ident(top.get("code"), "code", CODE_RE,
-                   "letters, digits, '.', '_' and '-', 2 to 64 characters, "
-                   "starting with a letter or digit")
+            p.add(key, "bad_version", found=text_of(value))
+    code = r.ident(top.get("code"), "code", CODE_RE, CODE_RULE)
     title = r.text(top.get("title"), "title")
     signed_on = r.day(top.get("signed_on"), "signed_on")
     start = end = None
@@ -252,7 +272,7 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
         start = r.day(period.get("start"), "period.start")
         end = r.day(period.get("end"), "period.end")
         if start and end and start > end:
-            p.add(pkey, f"period: start {start} is after end {end}")
+            p.add(pkey, "start_after_end", start=str(start), end=str(end))
     tz = "Asia/Ho_Chi_Minh"
     if "timezone" in top:
         t = r.text(top["timezone"], "timezone")
@@ -261,13 +281,13 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
                 ZoneInfo(t)
                 tz = t
             except (ZoneInfoNotFoundError, ValueError):
-                p.add(top["timezone"][0], f"timezone '{t}' is not an IANA time zone name "
-                      "(e.g. Asia/Ho_Chi_Minh)")
+                p.add(top["timezone"][0], "bad_timezone", value=t)
     language = r.choice(top.get("language"), "language", ("vi", "en")) or "vi"
     due_adjust = r.choice(top.get("due_adjust"), "due_adjust", DUE_ADJUST) or "next"
     supersedes = None
     if "supersedes" in top:
-        supersedes = r.ident(top["supersedes"], "supersedes", CODE_RE, "an agreement code")
+        supersedes = r.ident(top["supersedes"], "supersedes", CODE_RE,
+                             Say("một mã chương trình phối hợp", "an agreement code"))
 
     seen_ids: dict[str, Node] = {}
     parties = _read_parties(top.get("parties"), r, "parties", seen_ids, minimum=2)
@@ -277,22 +297,20 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
 
     convener = r.ident(top.get("convener"), "convener")
     if convener and parties and convener not in party_ids:
-        p.add(top["convener"][0], f"convener '{convener}' is not one of the parties")
+        p.add(top["convener"][0], "convener_not_party", value=convener)
     supervisor = None
     if "supervisor" in top:
         supervisor = r.ident(top["supervisor"], "supervisor")
         if supervisor and supervisor not in party_ids | observer_ids:
-            p.add(top["supervisor"][0],
-                  f"supervisor '{supervisor}' is neither a party nor an observer")
+            p.add(top["supervisor"][0], "supervisor_unknown", value=supervisor)
 
-    def is_party(node: Node, pid: str, what: str) -> bool:
+    def is_party(node: Node, pid: str, what: Text) -> bool:
         if pid in party_ids:
             return True
         if pid in observer_ids:
-            p.add(node, f"{what}: '{pid}' is an observer; only parties (signatories) "
-                  "can be named here")
+            p.add(node, "is_observer", what=what, value=pid)
         else:
-            p.add(node, f"{what}: '{pid}' is not one of the parties")
+            p.add(node, "not_a_party", what=what, value=pid)
         return False
 
     commitments = _read_commitments(top.get("commitments"), r, is_party)
@@ -301,15 +319,14 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
 
     conv = next((pt for pt in parties if pt.id == convener), None)
     if conv is not None and not conv.has_role("coordinator"):
-        p.add(top["convener"][0], f"convener '{convener}' needs a contact with role: coordinator")
+        p.add(top["convener"][0], "convener_no_coordinator", value=convener)
     if p or None in (code, title, signed_on, start, end, convener) or not parties:
         # Without a complete agreement there is no plan; still name the parties that a
         # report duty makes owe something and that no focal contact could be asked.
         owing = {pid for c in commitments for duty in c.reports for pid in duty.owed_by}
         for pt in parties:
             if pt.id in owing and not pt.has_role("focal"):
-                p.add(seen_ids.get(pt.id), f"party '{pt.id}' owes reports but has no focal "
-                      "contact (role: focal)")
+                p.add(seen_ids.get(pt.id), "no_focal", value=pt.id)
         return None
     assert code and title and signed_on and start and end and convener and reviews and ladder
     return Agreement(
@@ -329,33 +346,33 @@ def _read_parties(pair: tuple[Node, Node] | None, r: _Reader, what: str,
     out: list[Party] = []
     nodes = list(items(node, r.p, what))
     if minimum and len(nodes) < minimum and not is_null(node):
-        r.p.add(key, f"{what}: an agreement needs at least {minimum} signatories, "
-                f"found {len(nodes)}")
+        r.p.add(key, "too_few_parties", what=what, minimum=minimum, found=len(nodes))
     elif is_null(node) and minimum:
         return out
     for index, item in enumerate(nodes, 1):
-        label = f"{what}[{index}]"
+        label: Text = f"{what}[{index}]"
         found = r.keys(item, PARTY_KEYS, label)
         if not found:
             continue
         r.require(found, ("id", "name"), item, label)
-        pid = r.ident(found.get("id"), f"{label}.id")
+        pid = r.ident(found.get("id"), label + ".id")
         if pid:
-            label = f"party '{pid}'" if what == "parties" else f"observer '{pid}'"
+            label = Say(f"bên '{pid}'", f"party '{pid}'") if what == "parties" \
+                else Say(f"bên theo dõi '{pid}'", f"observer '{pid}'")
             if pid in seen:
                 first = seen[pid].start_mark.line + 1
-                r.p.add(found["id"][0], f"{label}: id is used twice in the file "
-                        f"(first on line {first})")
+                r.p.add(found["id"][0], "id_twice", what=label, first=first)
                 pid = None
             else:
                 seen[pid] = found["id"][0]
-        name = r.text(found.get("name"), f"{label}.name")
-        short = r.text(found.get("short"), f"{label}.short") if "short" in found else None
+        name = r.text(found.get("name"), label + ".name")
+        short = r.text(found.get("short"), label + ".short") if "short" in found else None
         contacts: list[Contact] = []
         if "contacts" in found:
-            listed = items(found["contacts"][1], r.p, f"{label}.contacts")
+            listed = items(found["contacts"][1], r.p, label + ".contacts")
             for cindex, cnode in enumerate(listed, 1):
-                contact = _read_contact(cnode, r, f"{label}, contact {cindex}")
+                contact = _read_contact(
+                    cnode, r, label + Say(f", người liên hệ {cindex}", f", contact {cindex}"))
                 if contact:
                     contacts.append(contact)
         if pid and name:
@@ -363,76 +380,76 @@ def _read_parties(pair: tuple[Node, Node] | None, r: _Reader, what: str,
     return out
 
 
-def _read_contact(node: Node, r: _Reader, label: str) -> Contact | None:
+def _read_contact(node: Node, r: _Reader, label: Text) -> Contact | None:
     found = r.keys(node, CONTACT_KEYS, label)
     if not found:
         return None
     r.require(found, ("name", "role"), node, label)
-    name = r.text(found.get("name"), f"{label}: name")
-    role = r.choice(found.get("role"), f"{label}: role", ROLES)
+    name = r.text(found.get("name"), label + ": name")
+    role = r.choice(found.get("role"), label + ": role", ROLES)
     email = None
     if "email" in found:
-        email = r.text(found["email"], f"{label}: email")
+        email = r.text(found["email"], label + ": email")
         if email and not EMAIL_RE.fullmatch(email):
-            r.p.add(found["email"][0], f"{label}: email '{email}' is not an e-mail address")
+            r.p.add(found["email"][0], "bad_email", what=label, value=email)
             email = None
-    phone = r.text(found["phone"], f"{label}: phone") if "phone" in found else None
+    phone = r.text(found["phone"], label + ": phone") if "phone" in found else None
     channels: list[str] = []
     if "channels" in found:
-        for ch in items(found["channels"][1], r.p, f"{label}: channels"):
+        for ch in items(found["channels"][1], r.p, label + ": channels"):
             t = text_of(ch)
             if t is None or not t.strip():
-                r.p.add(ch, f"{label}: a channel must be an Apprise URL or a channel name")
+                r.p.add(ch, "empty_channel", what=label)
             elif "://" in t or t.strip() in r.options.channels:
                 channels.append(t.strip())
             else:
-                known = ", ".join(sorted(r.options.channels)) or "none configured"
-                r.p.add(ch, f"{label}: channel '{t}' is neither an Apprise URL nor a channel "
-                        f"named in the configuration ({known})")
+                names = ", ".join(sorted(r.options.channels))
+                known = Say(names or "chưa cấu hình kênh nào", names or "none configured")
+                r.p.add(ch, "unknown_channel", what=label, value=t, known=known)
     if "email" not in found and "channels" not in found:
-        r.p.add(node, f"{label}: a contact needs an email or at least one channel")
+        r.p.add(node, "no_address", what=label)
     if name and role:
         return Contact(name=name, role=role, email=email, phone=phone, channels=tuple(channels))
     return None
 
 
 def _read_commitments(pair: tuple[Node, Node] | None, r: _Reader,
-                      is_party: Callable[[Node, str, str], bool]) -> list[Commitment]:
+                      is_party: Callable[[Node, str, Text], bool]) -> list[Commitment]:
     if pair is None:
         return []
     key, node = pair
     nodes = list(items(node, r.p, "commitments"))
     if not nodes and (isinstance(node, SequenceNode) or is_null(node)):
-        r.p.add(key, "commitments: an agreement needs at least 1 commitment")
+        r.p.add(key, "no_commitment")
     out: list[Commitment] = []
     seen: dict[str, Node] = {}
     for index, item in enumerate(nodes, 1):
-        label = f"commitments[{index}]"
+        label: Text = f"commitments[{index}]"
         found = r.keys(item, COMMITMENT_KEYS, label)
         if not found:
             continue
         r.require(found, ("id", "title", "lead"), item, label)
-        cid = r.ident(found.get("id"), f"{label}.id")
+        cid = r.ident(found.get("id"), label + ".id")
         if cid:
-            label = f"commitment '{cid}'"
+            label = Say(f"nội dung '{cid}'", f"commitment '{cid}'")
             if cid in seen:
-                r.p.add(found["id"][0], f"{label}: id is used twice in the file "
-                        f"(first on line {seen[cid].start_mark.line + 1})")
+                r.p.add(found["id"][0], "id_twice", what=label,
+                        first=seen[cid].start_mark.line + 1)
                 cid = None
             else:
                 seen[cid] = found["id"][0]
-        title = r.text(found.get("title"), f"{label}.title")
-        lead = r.ident(found.get("lead"), f"{label}.lead")
-        if lead and not is_party(found["lead"][0], lead, f"{label}.lead"):
+        title = r.text(found.get("title"), label + ".title")
+        lead = r.ident(found.get("lead"), label + ".lead")
+        if lead and not is_party(found["lead"][0], lead, label + ".lead"):
             lead = None
         support: list[str] = []
         if "support" in found:
-            for snode, sid in r.id_list(found["support"], f"{label}.support"):
+            for snode, sid in r.id_list(found["support"], label + ".support"):
                 if sid == lead:
-                    r.p.add(snode, f"{label}.support: '{sid}' is the lead; it cannot also support")
+                    r.p.add(snode, "support_is_lead", what=label + ".support", value=sid)
                 elif sid in support:
-                    r.p.add(snode, f"{label}.support: '{sid}' is named twice")
-                elif is_party(snode, sid, f"{label}.support"):
+                    r.p.add(snode, "named_twice", what=label + ".support", value=sid)
+                elif is_party(snode, sid, label + ".support"):
                     support.append(sid)
         indicators = _read_indicators(found.get("indicators"), r, label)
         reports = _read_reports(found.get("reports"), r, label, lead, support, is_party)
@@ -442,77 +459,74 @@ def _read_commitments(pair: tuple[Node, Node] | None, r: _Reader,
     return out
 
 
-def _read_reports(pair: tuple[Node, Node] | None, r: _Reader, label: str, lead: str | None,
-                  support: list[str], is_party: Callable[[Node, str, str], bool]
+def _read_reports(pair: tuple[Node, Node] | None, r: _Reader, label: Text, lead: str | None,
+                  support: list[str], is_party: Callable[[Node, str, Text], bool]
                   ) -> list[ReportDuty]:
     if pair is None or is_null(pair[1]):
         return []
     out: list[ReportDuty] = []
     seen_every: dict[str, Node] = {}
-    for index, item in enumerate(items(pair[1], r.p, f"{label}.reports"), 1):
-        what = f"{label}, report {index}"
+    for index, item in enumerate(items(pair[1], r.p, label + ".reports"), 1):
+        what = label + Say(f", báo cáo {index}", f", report {index}")
         found = r.keys(item, REPORT_KEYS, what)
         if not found:
             continue
         r.require(found, ("every", "due"), item, what)
-        every = r.choice(found.get("every"), f"{what}: every", FREQUENCIES)
+        every = r.choice(found.get("every"), what + ": every", FREQUENCIES)
         if every:
             if every in seen_every:
-                r.p.add(found["every"][0], f"{what}: a second report duty 'every: {every}' "
-                        "in the same commitment (each frequency may appear once)")
+                r.p.add(found["every"][0], "every_twice", what=what, every=every)
             seen_every[every] = found["every"][0]
         due = _read_due(found.get("due"), r, what, every)
-        title = r.text(found["title"], f"{what}: title") if "title" in found else None
+        title = r.text(found["title"], what + ": title") if "title" in found else None
         owed_by = _read_from(found.get("from"), r, what, lead, support, is_party)
         if every and due and owed_by is not None and lead:
             out.append(ReportDuty(every=every, due=due, owed_by=tuple(owed_by), title=title))
     return out
 
 
-def _read_due(pair: tuple[Node, Node] | None, r: _Reader, what: str, every: str | None
+def _read_due(pair: tuple[Node, Node] | None, r: _Reader, what: Text, every: str | None
               ) -> str | None:
-    t = r.text(pair, f"{what}: due")
+    t = r.text(pair, what + ": due")
     if t is None or pair is None:
         return None
     key = pair[0]
     m = MONTH_DAY_RE.fullmatch(t)
     if m:
         if every and every != "year":
-            r.p.add(key, f"{what}: due '{t}' (MM-DD) is only for 'every: year'; "
-                    "use '+Nd' (days after the period) instead")
+            r.p.add(key, "month_day_not_yearly", what=what, value=t)
             return None
         month, day = int(m.group(1)), int(m.group(2))
         try:
             date(2023, month, day)  # a common year: the day must exist every year
         except ValueError:
-            r.p.add(key, f"{what}: due '{t}' is not a day that exists every year (MM-DD)")
+            r.p.add(key, "month_day_not_every_year", what=what, value=t)
             return None
         return t
     if PLUS_DAYS_RE.fullmatch(t):
         if every == "once":
-            r.p.add(key, f"{what}: 'every: once' needs a date (YYYY-MM-DD) as due, not '{t}'")
+            r.p.add(key, "once_needs_date", what=what, value=t)
             return None
         return t
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
         try:
             check_day(date.fromisoformat(t))
         except DateOutOfRange as exc:
-            r.p.add(key, f"{what}: due: {exc}")
+            r.p.add(key, "out_of_range", what=what + ": due", error=out_of_range(exc))
             return None
         except ValueError:
-            r.p.add(key, f"{what}: due '{t}' is not a valid date")
+            r.p.add(key, "due_not_a_date", what=what, value=t)
             return None
         if every and every != "once":
-            r.p.add(key, f"{what}: a due date (YYYY-MM-DD) is only for 'every: once'")
+            r.p.add(key, "date_only_once", what=what)
             return None
         return t
-    r.p.add(key, f"{what}: due '{t}' must be 'MM-DD' (yearly), '+Nd' (days after the period) "
-            "or 'YYYY-MM-DD' (once)")
+    r.p.add(key, "bad_due", what=what, value=t)
     return None
 
 
-def _read_from(pair: tuple[Node, Node] | None, r: _Reader, what: str, lead: str | None,
-               support: list[str], is_party: Callable[[Node, str, str], bool]
+def _read_from(pair: tuple[Node, Node] | None, r: _Reader, what: Text, lead: str | None,
+               support: list[str], is_party: Callable[[Node, str, Text], bool]
                ) -> list[str] | None:
     if pair is None:
         return [lead] if lead else None
@@ -523,55 +537,55 @@ def _read_from(pair: tuple[Node, Node] | None, r: _Reader, what: str, lead: str 
             return [lead] if lead else None
         if t == "support":
             if not support:
-                r.p.add(key, f"{what}: 'from: support' but the commitment has no supporting "
-                        "parties")
+                r.p.add(key, "from_support_none", what=what)
                 return None
             return list(support)
         if t == "all":
             return ([lead] if lead else []) + list(support)
-        r.p.add(key, f"{what}: from '{t}' must be lead, support, all or a list of party ids")
+        r.p.add(key, "bad_from", what=what, value=t)
         return None
     out: list[str] = []
     ok = True
-    for inode, pid in r.id_list(pair, f"{what}: from"):
+    for inode, pid in r.id_list(pair, what + ": from"):
         if pid in out:
-            r.p.add(inode, f"{what}: from names '{pid}' twice")
+            r.p.add(inode, "from_twice", what=what, value=pid)
             ok = False
-        elif is_party(inode, pid, f"{what}: from"):
+        elif is_party(inode, pid, what + ": from"):
             out.append(pid)
         else:
             ok = False
     if ok and not out and not r.p.items:
-        r.p.add(key, f"{what}: from is an empty list; name at least one party")
+        r.p.add(key, "from_empty", what=what)
         return None
     return out if ok and out else None
 
 
-def _read_indicators(pair: tuple[Node, Node] | None, r: _Reader, label: str) -> list[Indicator]:
+def _read_indicators(pair: tuple[Node, Node] | None, r: _Reader, label: Text
+                     ) -> list[Indicator]:
     if pair is None or is_null(pair[1]):
         return []
     out: list[Indicator] = []
     nodes: dict[str, Node] = {}
     pending: list[tuple[Node, str, str]] = []
-    for index, item in enumerate(items(pair[1], r.p, f"{label}.indicators"), 1):
-        what = f"{label}, indicator {index}"
+    for index, item in enumerate(items(pair[1], r.p, label + ".indicators"), 1):
+        what = label + Say(f", chỉ tiêu {index}", f", indicator {index}")
         found = r.keys(item, INDICATOR_KEYS, what)
         if not found:
             continue
         r.require(found, ("id", "label", "kind"), item, what)
-        iid = r.ident(found.get("id"), f"{what}: id")
+        iid = r.ident(found.get("id"), what + ": id")
         if iid:
-            what = f"{label}, indicator '{iid}'"
+            what = label + _indicator(iid)
             if iid in nodes:
-                r.p.add(found["id"][0], f"{what}: id is used twice in this commitment")
+                r.p.add(found["id"][0], "indicator_twice", what=what)
                 iid = None
             else:
                 nodes[iid] = found["id"][0]
-        text = r.text(found.get("label"), f"{what}: label")
-        kind = r.choice(found.get("kind"), f"{what}: kind", INDICATOR_KINDS)
+        text = r.text(found.get("label"), what + ": label")
+        kind = r.choice(found.get("kind"), what + ": kind", INDICATOR_KINDS)
         at_most = None
         if "at_most" in found:
-            at_most = r.ident(found["at_most"], f"{what}: at_most")
+            at_most = r.ident(found["at_most"], what + ": at_most")
             if at_most and iid:
                 pending.append((found["at_most"][0], iid, at_most))
         if iid and text and kind:
@@ -579,18 +593,20 @@ def _read_indicators(pair: tuple[Node, Node] | None, r: _Reader, label: str) -> 
     kinds = {i.id: i.kind for i in out}
     for node, iid, other in pending:
         if other == iid:
-            r.p.add(node, f"{label}, indicator '{iid}': at_most cannot name the indicator itself")
+            r.p.add(node, "at_most_itself", what=label + _indicator(iid))
         elif other not in nodes:
-            r.p.add(node, f"{label}, indicator '{iid}': at_most '{other}' is not an indicator "
-                    "of this commitment")
+            r.p.add(node, "at_most_unknown", what=label + _indicator(iid), value=other)
         elif kinds.get(iid) == "text" or kinds.get(other) == "text":
-            r.p.add(node, f"{label}, indicator '{iid}': at_most compares figures; "
-                    "text indicators cannot take part")
+            r.p.add(node, "at_most_text", what=label + _indicator(iid))
     return out
 
 
+def _indicator(iid: str) -> Say:
+    return Say(f", chỉ tiêu '{iid}'", f", indicator '{iid}'")
+
+
 def _read_reviews(pair: tuple[Node, Node] | None, r: _Reader,
-                  is_party: Callable[[Node, str, str], bool], commitments: list[Commitment],
+                  is_party: Callable[[Node, str, Text], bool], commitments: list[Commitment],
                   convener: str | None) -> ReviewPolicy | None:
     default_rotation = tuple(dict.fromkeys(c.lead for c in commitments))
     policy = ReviewPolicy(rotation=default_rotation, final_host=convener or "")
@@ -603,8 +619,7 @@ def _read_reviews(pair: tuple[Node, Node] | None, r: _Reader,
         k, v = found["every_years"]
         t = text_of(v)
         if t is None or not t.isdigit() or not 1 <= int(t) <= 50:
-            r.p.add(k, f"reviews.every_years must be a whole number of years (1 or more), "
-                    f"not {t!r}")
+            r.p.add(k, "bad_every_years", found=t)
         else:
             every_years = int(t)
     due = "12-20"
@@ -619,7 +634,7 @@ def _read_reviews(pair: tuple[Node, Node] | None, r: _Reader,
             except ValueError:
                 pass
         if t is not None and not valid:
-            r.p.add(found["due"][0], f"reviews.due '{t}' must be a day written MM-DD")
+            r.p.add(found["due"][0], "bad_review_due", value=t)
         elif t:
             due = t
     rotation = default_rotation
@@ -627,7 +642,7 @@ def _read_reviews(pair: tuple[Node, Node] | None, r: _Reader,
         listed = [pid for n, pid in r.id_list(found["rotation"], "reviews.rotation")
                   if is_party(n, pid, "reviews.rotation")]
         if not listed and not is_null(found["rotation"][1]):
-            r.p.add(found["rotation"][0], "reviews.rotation: name at least one party")
+            r.p.add(found["rotation"][0], "rotation_empty")
         rotation = tuple(listed) or default_rotation
     final_host = convener or ""
     if "final_host" in found:
@@ -652,12 +667,12 @@ def _read_ladder(pair: tuple[Node, Node] | None, r: _Reader) -> Ladder | None:
         if name == "default":
             return DEFAULT_LADDER
         known = ", ".join(sorted(set(r.options.ladders) | {"default"}))
-        r.p.add(key, f"escalation: no ladder named '{name}' in the configuration (known: {known})")
+        r.p.add(key, "unknown_ladder", name=name, known=known)
         return None
     return read_ladder_node(node, r.p, r.options, "escalation")
 
 
-def read_ladder_node(node: Node, problems: Problems, options: ParseOptions, what: str,
+def read_ladder_node(node: Node, problems: Problems, options: ParseOptions, what: Text,
                      name: str | None = None) -> Ladder | None:
     """An inline ladder (also used for ladders named in the configuration file)."""
     r = _Reader(problems, options)
@@ -667,40 +682,40 @@ def read_ladder_node(node: Node, problems: Problems, options: ParseOptions, what
     r.require(found, ("steps",), node, what)
     send_at = time(8, 0)
     if "send_at" in found:
-        t = r.text(found["send_at"], f"{what}.send_at")
+        t = r.text(found["send_at"], what + ".send_at")
         m = HHMM_RE.fullmatch(t or "")
         if m:
             send_at = time(int(m.group(1)), int(m.group(2)))
         elif t is not None:
-            problems.add(found["send_at"][0], f"{what}.send_at '{t}' must be a time written HH:MM")
+            problems.add(found["send_at"][0], "bad_send_at", what=what + ".send_at", value=t)
     steps: list[LadderStep] = []
     ok = True
     if "steps" in found:
-        nodes = list(items(found["steps"][1], problems, f"{what}.steps"))
+        nodes = list(items(found["steps"][1], problems, what + ".steps"))
         if not nodes:
-            problems.add(found["steps"][0], f"{what}.steps: a ladder needs at least one step")
+            problems.add(found["steps"][0], "no_steps", what=what + ".steps")
             ok = False
         for index, item in enumerate(nodes):
-            label = f"{what}, step {index}"
+            label = what + Say(f", bước {index}", f", step {index}")
             step = r.keys(item, STEP_KEYS, label)
             if not step:
                 ok = False
                 continue
             r.require(step, ("at", "action", "to"), item, label)
-            at = r.offset(step.get("at"), f"{label}: at")
-            action = r.choice(step.get("action"), f"{label}: action", ACTIONS)
+            at = r.offset(step.get("at"), label + ": at")
+            action = r.choice(step.get("action"), label + ": action", ACTIONS)
             to: list[str] = []
             if "to" in step:
-                for tnode in items(step["to"][1], problems, f"{label}: to"):
+                for tnode in items(step["to"][1], problems, label + ": to"):
                     t = text_of(tnode)
                     if t not in RECIPIENTS:
-                        problems.add(tnode, f"{label}: recipient '{t}' must be one of: "
-                                     f"{', '.join(RECIPIENTS)}")
+                        problems.add(tnode, "bad_recipient", what=label, value=str(t),
+                                     allowed=", ".join(RECIPIENTS))
                         ok = False
                     elif t not in to:
                         to.append(t)
                 if not to and ok:
-                    problems.add(step["to"][0], f"{label}: to names no recipient")
+                    problems.add(step["to"][0], "no_recipient", what=label)
                     ok = False
             if at is None or action is None or not to:
                 ok = False
@@ -727,6 +742,4 @@ def _check_duties(a: Agreement, problems: Problems, root: Node, calendar: WorkCa
                 party_nodes[t] = found["id"][0]
     for party in a.parties:
         if party.id in owing and not party.has_role("focal"):
-            problems.add(party_nodes.get(party.id),
-                         f"party '{party.id}' owes reports but has no focal contact "
-                         "(role: focal)")
+            problems.add(party_nodes.get(party.id), "no_focal", value=party.id)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from yaml.nodes import Node
 
 from core.calendar import DateOutOfRange, check_day, parse_instant
+from core.problems import Say, out_of_range
 from core.yamlnodes import Problem, Problems, compose, entries, items, scalar_value, text_of
 
 STATUSES = ("done", "in_progress", "blocked", "extension")
@@ -33,29 +34,31 @@ def load_replies(raw: bytes, file: str, tz: str, known: set[str] | None = None
     out: list[Reply] = []
     if root is None:
         return out, problems.sorted()
-    for index, node in enumerate(items(root, problems, "replies file"), 1):
-        reply = _read_reply(node, problems, f"reply {index}", tz, known)
+    listed = items(root, problems, Say("tệp phản hồi", "replies file"))
+    for index, node in enumerate(listed, 1):
+        what = Say(f"phản hồi {index}", f"reply {index}")
+        reply = _read_reply(node, problems, what, tz, known)
         if reply:
             out.append(reply)
     return (out, []) if not problems else ([], problems.sorted())
 
 
-def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | None
+def _read_reply(node: Node, p: Problems, what: Say, tz: str, known: set[str] | None
                 ) -> Reply | None:
     found = entries(node, p, what)
     if found is None:
         return None
     for name, (key, _v) in found.items():
         if name not in REPLY_KEYS:
-            p.add(key, f"{what}: unknown key '{name}'")
+            p.add(key, "unknown_key", what=what, name=name)
     for name in ("obligation", "at", "status"):
         if name not in found:
-            p.add(node, f"{what}: '{name}' is missing")
+            p.add(node, "missing", what=what, name=name)
     ok = True
     obligation = text_of(found["obligation"][1]) if "obligation" in found else None
     unknown = obligation is None or (known is not None and obligation not in known)
     if "obligation" in found and unknown:
-        p.add(found["obligation"][0], f"{what}: obligation {obligation!r} is not in the plan")
+        p.add(found["obligation"][0], "obligation_not_planned", what=what, value=obligation)
         ok = False
     at = None
     if "at" in found:
@@ -63,14 +66,13 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
         try:
             at = parse_instant(t or "", tz)
         except DateOutOfRange as exc:
-            p.add(found["at"][0], f"{what}: at: {exc}")
+            p.add(found["at"][0], "out_of_range", what=what + ": at", error=out_of_range(exc))
         except ValueError:
-            p.add(found["at"][0], f"{what}: at {t!r} is not an ISO date-time "
-                  "(e.g. 2022-12-01T10:00:00+07:00)")
+            p.add(found["at"][0], "not_an_instant", what=what, value=t)
     status = text_of(found["status"][1]) if "status" in found else None
     if "status" in found and status not in STATUSES:
-        p.add(found["status"][0],
-              f"{what}: status {status!r} must be one of: {', '.join(STATUSES)}")
+        p.add(found["status"][0], "bad_status", what=what, value=status,
+              allowed=", ".join(STATUSES))
         ok = False
     until = None
     if "until" in found:
@@ -78,21 +80,21 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
         try:
             until = check_day(date.fromisoformat(t or ""))
         except DateOutOfRange as exc:
-            p.add(found["until"][0], f"{what}: until: {exc}")
+            p.add(found["until"][0], "out_of_range", what=what + ": until", error=out_of_range(exc))
             ok = False
         except ValueError:
-            p.add(found["until"][0], f"{what}: until {t!r} is not a date written YYYY-MM-DD")
+            p.add(found["until"][0], "until_not_a_date", what=what, value=t)
             ok = False
     if status == "extension" and until is None and "until" not in found:
-        p.add(node, f"{what}: an extension needs 'until' (the granted date)")
+        p.add(node, "extension_needs_until", what=what)
         ok = False
     values: dict[str, Value] = {}
     if "values" in found:
-        vmap = entries(found["values"][1], p, f"{what}: values")
+        vmap = entries(found["values"][1], p, what + ": values")
         for name, (vkey, vnode) in (vmap or {}).items():
             v = scalar_value(vnode)
             if isinstance(v, bool) or not isinstance(v, int | float | str):
-                p.add(vkey, f"{what}: value of '{name}' must be a number or a text")
+                p.add(vkey, "bad_value", what=what, name=name)
                 ok = False
             else:
                 values[name] = v

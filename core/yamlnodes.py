@@ -3,16 +3,22 @@
 Values are read from the raw scalar text (so `08:00` stays a time, not a
 sexagesimal number); duplicate keys are problems; anchors and aliases are
 followed with a budget so an alias bomb cannot blow up memory.
+
+A problem is a kind of `core.problems.MESSAGES` with its fields, put into words in the
+reader's language when shown (`Problem.text(language)`, `Problem.render(language)`);
+`message` and `str()` are the English ones.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from core.problems import Field, Say, Text, number, render
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -22,10 +28,31 @@ MAX_DEPTH = 64
 
 @dataclass(frozen=True, order=True)
 class Problem:
+    """One problem at FILE:LINE:COLUMN: a kind of `core.problems.MESSAGES` and its fields.
+
+    Problems compare, sort and deduplicate by file, line, column and English message."""
+
     file: str
     line: int
     column: int
-    message: str
+    message: str = field(init=False)  # in English
+    kind: str = field(compare=False)
+    fields: tuple[tuple[str, Field], ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", render(self.kind, self.fields, "en"))
+
+    @classmethod
+    def of(cls, file: str, line: int, column: int, kind: str, **fields: Field) -> Problem:
+        return cls(file, line, column, kind, tuple(fields.items()))
+
+    def text(self, language: str) -> str:
+        """The message in `language` (`vi`, or `en`)."""
+        return render(self.kind, self.fields, language)
+
+    def render(self, language: str) -> str:
+        """`FILE:LINE:COLUMN: message`, the message in `language`."""
+        return f"{self.file}:{self.line}:{self.column}: {self.text(language)}"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
@@ -38,15 +65,15 @@ class Problems:
         self.file = file
         self.items: list[Problem] = []
 
-    def add(self, node: Node | None, message: str) -> None:
+    def add(self, node: Node | None, kind: str, **fields: Field) -> None:
         if node is None:
             line, col = 1, 1
         else:
             line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        self.items.append(Problem(self.file, line, col, message))
+        self.at(line, col, kind, **fields)
 
-    def at(self, line: int, column: int, message: str) -> None:
-        self.items.append(Problem(self.file, line, column, message))
+    def at(self, line: int, column: int, kind: str, **fields: Field) -> None:
+        self.items.append(Problem.of(self.file, line, column, kind, **fields))
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -70,7 +97,7 @@ def _control_chars(text: str) -> tuple[int, int] | None:
 def compose(raw: bytes, problems: Problems) -> Node | None:
     """Parse bytes into a node tree, or record why not and return None."""
     if len(raw) > MAX_FILE_BYTES:
-        problems.at(1, 1, f"file is too large ({len(raw):,} bytes; at most {MAX_FILE_BYTES:,})")
+        problems.at(1, 1, "file_too_large", size=number(len(raw)), limit=number(MAX_FILE_BYTES))
         return None
     try:
         text = raw.decode("utf-8")
@@ -78,13 +105,13 @@ def compose(raw: bytes, problems: Problems) -> Node | None:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
-        problems.at(line, col, "the file is not valid UTF-8 text (save it as UTF-8)")
+        problems.at(line, col, "not_utf8")
         return None
     if text.startswith("\ufeff"):
         text = text[1:]
     where = _control_chars(text)
     if where:
-        problems.at(*where, "control character in the file (only tabs and line breaks are allowed)")
+        problems.at(*where, "control_in_file")
         return None
     try:
         node = yaml.compose(text, Loader=LOADER)
@@ -92,19 +119,19 @@ def compose(raw: bytes, problems: Problems) -> Node | None:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "syntax error"
-        problems.at(line, col, f"YAML syntax error: {what}")
+        problems.at(line, col, "yaml_syntax", detail=what)
         return None
     except yaml.YAMLError as exc:
-        problems.at(1, 1, f"YAML error: {exc}")
+        problems.at(1, 1, "yaml_error", detail=str(exc))
         return None
     except RecursionError:
-        problems.at(1, 1, "the file is nested too deeply")
+        problems.at(1, 1, "too_deep")
         return None
     if node is None:
-        problems.at(1, 1, "the file is empty")
+        problems.at(1, 1, "empty_file")
         return None
     if not _within_budget(node):
-        problems.add(node, "the file expands to too many values (aliases or nesting too deep)")
+        problems.add(node, "too_many_values")
         return None
     return node
 
@@ -126,38 +153,38 @@ def _within_budget(root: Node) -> bool:
     return True
 
 
-def kind_name(node: Node) -> str:
+def kind_name(node: Node) -> Text:
     if isinstance(node, MappingNode):
-        return "a mapping"
+        return Say("một bảng khoá: giá trị", "a mapping")
     if isinstance(node, SequenceNode):
-        return "a list"
+        return Say("một danh sách", "a list")
     if node.tag.endswith(":null"):
-        return "empty"
+        return Say("giá trị trống", "empty")
     return f"{node.value!r}"
 
 
-def entries(node: Node, problems: Problems, what: str) -> dict[str, tuple[Node, Node]] | None:
+def entries(node: Node, problems: Problems, what: Text) -> dict[str, tuple[Node, Node]] | None:
     """The keys of a mapping node with their key and value nodes; duplicates are problems."""
     if not isinstance(node, MappingNode):
-        problems.add(node, f"{what} must be a mapping of keys to values, not {kind_name(node)}")
+        problems.add(node, "not_mapping", what=what, found=kind_name(node))
         return None
     out: dict[str, tuple[Node, Node]] = {}
     for key, value in node.value:
         if not isinstance(key, ScalarNode) or key.tag.endswith(":merge"):
-            problems.add(key, f"{what}: keys must be plain names")
+            problems.add(key, "key_not_plain", what=what)
             continue
         name = str(key.value)
         if name in out:
             first = out[name][0].start_mark.line + 1
-            problems.add(key, f"{what}: key '{name}' appears twice (first on line {first})")
+            problems.add(key, "key_twice", what=what, name=name, first=first)
             continue
         out[name] = (key, value)
     return out
 
 
-def items(node: Node, problems: Problems, what: str) -> Iterator[Node]:
+def items(node: Node, problems: Problems, what: Text) -> Iterator[Node]:
     if not isinstance(node, SequenceNode):
-        problems.add(node, f"{what} must be a list, not {kind_name(node)}")
+        problems.add(node, "not_list", what=what, found=kind_name(node))
         return iter(())
     return iter(node.value)
 

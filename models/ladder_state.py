@@ -71,10 +71,13 @@ def load_stored(s: Session, options: ParseOptions, row: Agreement) -> LoadedAgre
     """The stored source, parsed and expanded, with contact ids to resolve recipients."""
     agreement, problems = load_agreement(row.source.encode(), row.source_name or row.code,
                                          options)
-    if agreement is None:
+    if agreement is None:  # said in the coordinator's language (setting `language`)
+        lang = options.language
         raise StoredAgreementUnreadable(
-            f"{row.code}: the stored agreement no longer validates with this configuration: "
-            + "; ".join(str(p) for p in problems[:3]))
+            (f"{row.code}: the stored agreement no longer validates with this configuration: "
+             if lang == "en" else
+             f"{row.code}: chương trình đã lưu không còn hợp lệ với cấu hình hiện tại: ")
+            + "; ".join(p.render(lang) for p in problems[:3]))
     plan = expand(agreement, options.calendar)
     loaded = LoadedAgreement(row, agreement, plan, {r.cycle: r.host for r in plan.reviews})
     rows = s.exec(select(Party.key, Contact).join(Contact, col(Contact.party_id) == Party.id)

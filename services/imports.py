@@ -24,8 +24,8 @@ def parse_all(options: ParseOptions, files: Iterable[tuple[str, bytes]]) -> list
             problems.extend(found)
             continue
         if agreement.code in seen:
-            problems.append(Problem(name, 1, 1, f"agreement {agreement.code} is also in "
-                                    f"{seen[agreement.code]}; import one file per agreement"))
+            problems.append(Problem.of(name, 1, 1, "code_in_two_files", code=agreement.code,
+                                       other=seen[agreement.code]))
             continue
         seen[agreement.code] = name
         parsed.append(Parsed(name, raw, agreement, expand(agreement, options.calendar)))

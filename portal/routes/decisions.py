@@ -20,7 +20,6 @@ from sqlmodel import Session
 
 from config.bootstrap import App
 from core.calendar import zone
-from services.decisions import AlreadyDecided, CommentRequired, Pending, act, is_decided, load
 from models.links import LinkRefused
 from notifications.decision_messages import describe
 from notifications.wording import show_date
@@ -29,6 +28,7 @@ from portal.deps import AppDep, Ctx, Lang
 from portal.openapi import DECISION_BODY, DECISION_PAGE, DECISION_POST, LANG
 from portal.pages import forbidden, page, refused
 from portal.services import csrf_ok, csrf_token
+from services.decisions import AlreadyDecided, CommentRequired, Pending, act, is_decided, load
 
 router = APIRouter()
 

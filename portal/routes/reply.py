@@ -23,7 +23,6 @@ from starlette.types import Message
 
 from core.calendar import zone
 from models.links import LinkRefused
-from services.replies import ReplyInvalid, ReplyRefused
 from notifications import events
 from portal import uploads
 from portal.deps import Ctx, Lang, Portal
@@ -32,6 +31,7 @@ from portal.middleware import MAX_BODY
 from portal.openapi import FILE, LANG, REPLY_BODY, REPLY_HEAD, REPLY_PAGE, REPLY_POST
 from portal.pages import failed, forbidden, page, refused
 from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit
+from services.replies import ReplyInvalid, ReplyRefused
 
 log = logging.getLogger("phoihop.portal")
 router = APIRouter()

@@ -57,3 +57,25 @@ def test_bad_status_is_usage_and_missing_file_one_line_error(tmp_path: Path):
     assert r.returncode == 1 and r.stderr.strip() == f"{tmp_path / 'none.yaml'}: file not found"
     r = _run(tmp_path, "import", str(tmp_path / "none.yaml"))
     assert r.returncode == 1 and r.stderr.strip() == f"{tmp_path / 'none.yaml'}: không có tệp này"
+
+
+def test_a_stored_agreement_that_no_longer_validates_is_said_in_the_setting_language(
+        tmp_path: Path):
+    """Issue 19.4: the problems of a stored agreement (what sync, the ladder and the
+    dossier read) follow the setting `language` too."""
+    import sqlite3
+
+    assert _run(tmp_path, "import", str(QT)).returncode == 0
+    with sqlite3.connect(tmp_path / "data" / "phoihop.db") as db:
+        db.execute("update agreement set source = 'code: [unterminated' where code = ?",
+                   ("QT-KHKT-2021-2025",))
+    vi = _run(tmp_path, "review", "QT-KHKT-2021-2025", "--cycle", "1")
+    en = _run(tmp_path, "review", "QT-KHKT-2021-2025", "--cycle", "1", lang="en")
+    assert vi.returncode == en.returncode == 1
+    assert vi.stderr.strip() == (
+        "Không dựng được hồ sơ: QT-KHKT-2021-2025: chương trình đã lưu không còn hợp lệ với "
+        f"cấu hình hiện tại: {QT}:2:1: lỗi cú pháp YAML: did not find expected ',' or ']'")
+    assert en.stderr.strip() == (
+        "Cannot build the dossier: QT-KHKT-2021-2025: the stored agreement no longer "
+        f"validates with this configuration: {QT}:2:1: YAML syntax error: did not find "
+        "expected ',' or ']'")
