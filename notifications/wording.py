@@ -42,3 +42,35 @@ def days_text(due: date, today: date, language: str) -> str:
     if days > 0:
         return f"{days} day{'s' if days != 1 else ''} left"
     return "due today" if days == 0 else f"{-days} day{'s' if days != -1 else ''} overdue"
+
+HISTORY = {  # how a decision reads in a reply's history, shown to the partner
+    "vi": {
+        "accepted": "Cơ quan chủ trì đã chấp nhận",
+        "returned": "Cơ quan chủ trì trả lại để bổ sung: {comment}",
+        "granted": "Đã được gia hạn",
+        "denied": "Cơ quan chủ trì không đồng ý gia hạn: {comment}",
+        "pending": "Đang chờ cơ quan chủ trì quyết định",
+        "superseded": "Đã thay bằng đề nghị sau",
+        "no_comment": "không nêu lý do",
+    },
+    "en": {
+        "accepted": "Accepted by the convener",
+        "returned": "Returned: {comment}",
+        "granted": "Extension granted",
+        "denied": "Extension denied: {comment}",
+        "pending": "Awaiting the convener's decision",
+        "superseded": "Replaced by a later request",
+        "no_comment": "no reason given",
+    },
+}
+
+
+def history_note(decision: str | None, comment: str | None, language: str) -> str:
+    """How a reply's decision reads in the partner's history ("" when there is none)."""
+    w = HISTORY["en" if language == "en" else "vi"]
+    if not decision or decision not in w:
+        return ""
+    text = w[decision]
+    if "{comment}" in text:
+        return text.replace("{comment}", comment or w["no_comment"])
+    return f"{text}: {comment}" if comment else text

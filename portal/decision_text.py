@@ -41,13 +41,6 @@ WORDS = {
         "already_superseded": "đơn vị đã gửi một đề nghị gia hạn mới thay cho đề nghị này",
         "already_replaced": "đơn vị đã gửi bản báo cáo mới hơn, hoặc nội dung này đã được "
                             "chấp nhận",
-        "history_accepted": "Cơ quan chủ trì đã chấp nhận",
-        "history_returned": "Cơ quan chủ trì trả lại để bổ sung: {comment}",
-        "history_granted": "Đã được gia hạn",
-        "history_denied": "Cơ quan chủ trì không đồng ý gia hạn: {comment}",
-        "history_pending": "Đang chờ cơ quan chủ trì quyết định",
-        "history_superseded": "Đã thay bằng đề nghị sau",
-        "no_comment": "không nêu lý do",
     },
     "en": {
         "heading_accept": "Accept a report",
@@ -83,23 +76,5 @@ WORDS = {
         "already_denied": "the extension was denied at {when}",
         "already_superseded": "the agency sent a newer extension request in place of this one",
         "already_replaced": "the agency sent a newer report, or this one was accepted",
-        "history_accepted": "Accepted by the convener",
-        "history_returned": "Returned: {comment}",
-        "history_granted": "Extension granted",
-        "history_denied": "Extension denied: {comment}",
-        "history_pending": "Awaiting the convener's decision",
-        "history_superseded": "Replaced by a later request",
-        "no_comment": "no reason given",
     },
 }
-
-
-def history_note(decision: str | None, comment: str | None, language: str) -> str:
-    """How a reply's decision reads in the partner's history ("" when there is none)."""
-    w = WORDS["en" if language == "en" else "vi"]
-    if not decision or f"history_{decision}" not in w:
-        return ""
-    text = w[f"history_{decision}"]
-    if "{comment}" in text:
-        return text.replace("{comment}", comment or w["no_comment"])
-    return f"{text}: {comment}" if comment else text

@@ -53,9 +53,9 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
     )
     from notifications.port import RecordingNotifier
     from notifications.send import send_pending
-    from portal.services import load_view, submit
     from services import reviews as cycle
     from services.imports import import_agreement
+    from services.partner import load_view, submit
     from tests.conftest import QT, QT_REPLIES, FixedClock
 
     settings = Settings(database_url=db_url, data_dir=data_dir,

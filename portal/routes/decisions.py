@@ -23,11 +23,11 @@ from core.calendar import zone
 from models.links import LinkRefused
 from notifications.decision_messages import describe
 from notifications.wording import show_date
+from portal.csrf import csrf_ok, csrf_token
 from portal.decision_text import WORDS
 from portal.deps import AppDep, Ctx, Lang
 from portal.openapi import DECISION_BODY, DECISION_PAGE, DECISION_POST, LANG
 from portal.pages import forbidden, page, refused
-from portal.services import csrf_ok, csrf_token
 from services.decisions import AlreadyDecided, CommentRequired, Pending, act, is_decided, load
 
 router = APIRouter()

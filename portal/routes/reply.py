@@ -25,12 +25,13 @@ from core.calendar import zone
 from models.links import LinkRefused
 from notifications import events
 from portal import uploads
+from portal.csrf import csrf_ok, csrf_token
 from portal.deps import Ctx, Lang, Portal
 from portal.i18n import TEXT
 from portal.middleware import MAX_BODY
 from portal.openapi import FILE, LANG, REPLY_BODY, REPLY_HEAD, REPLY_PAGE, REPLY_POST
 from portal.pages import failed, forbidden, page, refused
-from portal.services import attachment_of, csrf_ok, csrf_token, load_view, submit
+from services.partner import attachment_of, load_view, submit
 from services.replies import ReplyInvalid, ReplyRefused
 
 log = logging.getLogger("phoihop.portal")
@@ -194,10 +195,14 @@ def download(request: Request, token: str, reply_id: str, lang: Lang, ctx: Ctx) 
     """A reply's attachment, for the link's own obligation only; never shown inline."""
     try:
         with ctx.app.session() as s:
-            path, name, kind = attachment_of(s, token, reply_id, ctx.app.now(), ctx.attachments)
+            reply = attachment_of(s, token, reply_id, ctx.app.now())
     except LinkRefused:
         return refused(request, lang)
+    path = uploads.stored_file(ctx.attachments, reply.attachment_path)
+    kind = reply.attachment_type
+    if path is None or kind not in uploads.EXTENSIONS:
+        return refused(request, lang)
     return FileResponse(path, media_type=kind, headers={
-        "Content-Disposition": uploads.content_disposition(name),
+        "Content-Disposition": uploads.content_disposition(reply.attachment_name or path.name),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox"})

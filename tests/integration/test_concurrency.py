@@ -52,8 +52,8 @@ from models.tables import (
     Party,
     Reply,
 )
-from portal.services import load_view, submit
 from services.imports import import_agreement
+from services.partner import load_view, submit
 from services.replies import decide_reply, record_reply
 from tests.conftest import QT, TH, FixedClock
 

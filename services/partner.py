@@ -1,4 +1,4 @@
-"""What the portal does, without HTTP: read an obligation behind a link, record a reply.
+"""A partner's link, without HTTP: what it shows, and a reply received through it.
 
 A recorded reply (not a replayed form) also records an e-mail receipt to the link's
 contact in the outbox, in the same transaction.
@@ -7,27 +7,23 @@ contact in the outbox, in the same transaction.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from config.bootstrap import App
 from core.calendar import DateOutOfRange, check_day, zone
 from core.numbers import show_number
 from models.links import LinkRefused, hash_token, resolve
 from models.outbox import insert_messages, message_rows
 from models.replies import Attachment
+from models.sql import table as _table
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, Party, Reply
-from notifications.wording import days_text, period, show_date
-from portal import uploads
-from portal.decision_text import history_note
+from notifications.wording import days_text, history_note, period, show_date
+from services.ports import Shell
 from services.replies import record_reply_once
 
 
@@ -89,18 +85,7 @@ class View:
     contact: ContactInfo | None = None
 
 
-def csrf_token(app: App, link_id: int, form_nonce: str) -> str:
-    msg = f"csrf:{link_id}:{form_nonce}".encode()
-    return hmac.new(app.secret_key, msg, hashlib.sha256).hexdigest()
-
-
-def csrf_ok(app: App, link_id: int, form_nonce: str, token: str) -> bool:
-    # as bytes: compare_digest refuses str with non-ASCII characters (a forged token may have)
-    return bool(form_nonce) and hmac.compare_digest(
-        csrf_token(app, link_id, form_nonce).encode(), token.encode())
-
-
-def load_view(s: Session, app: App, token: str, now: datetime, language: str | None,
+def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str | None,
               page: bool = True) -> View:
     """Everything the reply page shows; `page=False`: what recording a reply needs (no
     history, no prefill). Reads only (GET must never change state).
@@ -146,10 +131,6 @@ def load_view(s: Session, app: App, token: str, now: datetime, language: str | N
                 prefill(s, o, a, indicators, lang, replies), contact)
 
 
-def _table(model: Any) -> sa.Table:
-    return model.__table__
-
-
 @functools.cache
 def _view_query() -> sa.Select[Any]:
     """A reply link by its token's hash, with all `load_view` shows (columns, not rows)."""
@@ -191,20 +172,17 @@ def _earlier_values_query() -> sa.Select[Any]:
             .order_by(o.c.planned_due.desc(), r.c.version.desc()))
 
 
-def attachment_of(s: Session, token: str, reply_id: str, now: datetime, folder: Path
-                  ) -> tuple[Path, str, str]:
-    """(file, display name, content type) of a reply's attachment, for a live reply link
-    of the same obligation; LinkRefused otherwise (the portal's one refusal)."""
+def attachment_of(s: Session, token: str, reply_id: str, now: datetime) -> Reply:
+    """The reply whose attachment a live reply link of the same obligation may download
+    (the portal then checks the stored file); LinkRefused otherwise (the portal's one
+    refusal)."""
     link = resolve(s, token, now, ("reply",))
     reply = s.get(Reply, int(reply_id)) if reply_id.isdigit() and len(reply_id) < 12 else None
     o = s.get(Obligation, link.obligation_id) if link.obligation_id else None
     if reply is None or o is None or reply.obligation_id != o.id or o.status == "withdrawn" \
-            or reply.attachment_type not in uploads.EXTENSIONS:
+            or reply.attachment_path is None:
         raise LinkRefused
-    path = uploads.stored_file(folder, reply.attachment_path)
-    if path is None:
-        raise LinkRefused
-    return path, reply.attachment_name or path.name, reply.attachment_type
+    return reply
 
 
 def prefill(s: Session, o: ObligationInfo, a: AgreementInfo, indicators: list[dict[str, Any]],
@@ -242,7 +220,7 @@ def _plain(v: Any) -> str:
     return str(v)
 
 
-def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime,
+def submit(s: Session, shell: Shell, view: View, form: dict[str, str], now: datetime,
            attachment: Attachment | None = None, upload_error: str | None = None
            ) -> tuple[Reply, bool]:
     """Record the reply a form carries, and its receipt; (reply, whether it is new).
@@ -269,7 +247,7 @@ def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime
     values = {i["id"]: form.get(f"v-{i['id']}", "") for i in view.indicators}
     messages: list[dict[str, Any]] = []
     reply, new = record_reply_once(
-        s, app, obligation_key=view.obligation.key, status=form.get("status", ""), at=now,
+        s, shell, obligation_key=view.obligation.key, status=form.get("status", ""), at=now,
         percent=percent, reason=form.get("reason") or None, until=until,
         values={k: v for k, v in values.items() if v.strip()}, note=form.get("note") or None,
         answered_by=(form.get("answered_by") or "").strip() or None,
@@ -280,7 +258,7 @@ def submit(s: Session, app: App, view: View, form: dict[str, str], now: datetime
     return reply, new
 
 
-def enqueue_receipt(s: Session, app: App, view: View, reply: Reply, now: datetime) -> bool:
+def enqueue_receipt(s: Session, shell: Shell, view: View, reply: Reply, now: datetime) -> bool:
     """Record the e-mail receipt of a reply to the link's contact (once: `receipt#<id>`).
 
     The context is what was recorded, as text in the agreement's language: a receipt
