@@ -1,5 +1,5 @@
 # One task runner: `make demo` (the main job), `make test` (the suite), `make proofs` (the long
-# end-to-end proofs), `make lint`, `make bench`.
+# end-to-end proofs), `make lint` (ruff, mypy, the layer contracts), `make bench`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,6 +21,7 @@ proofs: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
