@@ -162,13 +162,9 @@ class App:
 
         PostgreSQL: through `async_engine`, each statement awaited in the running loop
         (SQLAlchemy's `run_sync`: `work` runs in a greenlet), so the loop serves other
-        requests while this one waits for the server, the COMMIT's WAL flush (~3 ms
-        here) included, and concurrent commits share the server's flushes. In worker
-        threads (the way before), the pool opened and closed a connection for each
-        thread beyond its 5 (PostgreSQL's CPU 9 ms a reply instead of 2.5), and the
-        threads and the loop took turns on the GIL (the process never past 0.9 of a
-        core). SQLite: `work` runs here, in one go (its writers take turns anyway, and threads
-        waiting on its write lock would sleep in its busy handler)."""
+        requests while this one waits for the server. SQLite: `work` runs here, in one
+        go (its writers take turns anyway). Why, measured: docs/performance.md, "Partner
+        portal under load"."""
         if self.settings.db_url.startswith("sqlite"):
             with self.session(write=write) as s:
                 return work(s)

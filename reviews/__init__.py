@@ -5,5 +5,6 @@
 - `load` reads from the database what `content` needs.
 - `docx`, `html`, `chart`, `markdown` turn the content into the host's printed form, the
   portal page, PNG charts and Prefect artifacts.
-- `cycle` holds the steps the review flow calls: host notice, draft, final, carry-over.
+The steps the review flow calls (host notice, draft, final, carry-over) are a use case:
+`services/reviews.py`.
 """

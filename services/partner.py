@@ -91,8 +91,8 @@ def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str
     history, no prefill). Reads only (GET must never change state).
 
     The link, its obligation, agreement, party, commitment and contact come in one
-    query, built once: this runs for every GET and every POST, and was the portal's
-    hottest function. The refusals are `resolve`'s, then a withdrawn obligation's.
+    query, built once: this runs for every GET and every POST. The refusals are
+    `resolve`'s, then a withdrawn obligation's.
     """
     if not token or len(token) > 100:
         raise LinkRefused
