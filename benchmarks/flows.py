@@ -93,10 +93,10 @@ def _run(directory: Path, count: int) -> list[Row]:
     # points Prefect at it before prefect loads
     stack = LocalStack(settings, free_port(), api_workers=workers, redis_url=REDIS_DB)
     from config.bootstrap import bootstrap
-    from flows import work
     from flows.ladder import ladder, sweep
     from flows.sync import sync
     from models.migrate import upgrade
+    from services import ladder as ladder_work
     from services import reviews as cycle
     from services.imports import import_many
 
@@ -135,7 +135,7 @@ def _run(directory: Path, count: int) -> list[Row]:
         # before it (ladder steps, review milestones) was done on the working day before
         # (untimed, without Prefect), as the scheduled runs would have done it.
         eve = datetime.fromisoformat("2027-11-12T08:00:00+07:00")
-        work.fire_steps(app, eve)
+        ladder_work.fire_steps(app, eve)
         with app.session() as s:
             for late in cycle.due_codes(s, app, eve):
                 cycle.run_due(app, late, eve)

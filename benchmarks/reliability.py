@@ -57,11 +57,11 @@ from core.calendar import WorkCalendar, local_instant
 from core.expand import expand
 from core.ladder import simulate
 from core.parse import load_agreement
-from flows import work
 from models.migrate import upgrade
 from models.outbox import message_id
 from models.tables import FiredStep, Obligation, OutboxMessage
 from notifications.send import send_pending
+from services import ladder as ladder_work
 from services.imports import import_many
 from tests.fault_servers import StallingServer
 from tests.smtp_sink import SmtpServer
@@ -449,7 +449,7 @@ def pg_terminations(trials: int, seed: int, directory: Path, url: str, delay: fl
         sender = make_app(f"{url}&application_name={name}", directory, smtp.port)
         mailer = make_app(url, directory, smtp.port)
         for i, at in enumerate(days):
-            work.fire_steps(mailer, at)
+            ladder_work.fire_steps(mailer, at)
             span = 0.05 + steps[at] * (delay + 0.01)  # ~ the time the sender takes
             moments = sorted(rng.uniform(0.0, span) for _ in range(terminations))
             killer = threading.Thread(target=_terminate_at, args=(
@@ -536,7 +536,7 @@ def black_hole(directory: Path, days: int = 8, deadline: float = 2.0) -> BlackHo
     at = REGISTERED
     for day in sorted(ladder_days(agreements()))[:days]:
         at = day
-        work.fire_steps(app, at)
+        ladder_work.fire_steps(app, at)
     result = BlackHole(rows=_count(app, OutboxMessage), deadline=deadline)
     modes = ["silent", "greet", "trickle"]
     for n in range(app.settings.send_retries + 1):

@@ -31,9 +31,9 @@ from core.expand import expand
 from core.ladder import simulate
 from core.parse import load_agreement
 from core.replies import Reply
-from flows import work
 from models.migrate import upgrade
 from models.tables import FiredStep, Obligation
+from services import ladder as ladder_work
 from services.imports import import_many
 from services.replies import record_reply
 
@@ -98,7 +98,7 @@ def _run(url: str, count: int) -> list[Row]:
                 record_reply(s, app, obligation_key=r.obligation, status=r.status, at=r.at,
                              percent=50 if r.status == "in_progress" else None, source="cli")
                 cursor += 1
-        fired += len(work.fire_steps(app, now, None, "soak"))
+        fired += len(ladder_work.fire_steps(app, now, None, "soak"))
         memory[n] = rss_mib()
         day += timedelta(days=1)
     elapsed = time.perf_counter() - started

@@ -20,12 +20,11 @@ from prefect.tasks import exponential_backoff
 
 from config.bootstrap import App, bootstrap
 from core.calendar import parse_instant, zone
-from flows import work
+from core.text import artifact_key
 from flows.late import too_late
 from flows.report import outcome, show_failures
 from flows.review import describe, publish_dossier
 from flows.view import (
-    artifact_key,
     summary_markdown,
     summary_sentence,
     sweep_rows,
@@ -33,7 +32,9 @@ from flows.view import (
 )
 from models.ladder_state import FiredItem
 from notifications.send import SendReport
-from services import reviews as cycle
+from services import delivery, isolation, views
+from services import ladder as ladder_steps
+from services import reviews as review_cycle
 
 PUBLISH_AT_MOST = 50  # agreements a sweep publishes artifacts for (each costs ~0.15 s);
 # every agreement's activity is in the sweep's own table, ladder runs publish their own
@@ -50,24 +51,24 @@ def _day(app: App, at: str) -> str:
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def fire_steps(at: str, agreement: str | None) -> tuple[list[FiredItem], list[work.Failure]]:
+def fire_steps(at: str, agreement: str | None) -> tuple[list[FiredItem], list[isolation.Failure]]:
     """Record the ladder steps due at `at` and their messages, once; an agreement whose
     steps cannot be fired is returned as a failure (the others' are recorded)."""
     app = bootstrap()
     now, run = _now(app, at), flow_run.get_id()
     if agreement is None:
-        return work.fire_steps_each(app, now, run)
-    items, failure = work.isolated(agreement, "ladder",
-                                   lambda: work.fire_steps(app, now, agreement, run))
+        return ladder_steps.fire_steps_each(app, now, run)
+    items, failure = isolation.isolated(agreement, "ladder",
+                                   lambda: ladder_steps.fire_steps(app, now, agreement, run))
     return items or [], [failure] if failure else []
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
 def review_steps(codes: list[str], at: str
-                 ) -> tuple[dict[str, list[cycle.StepDone]], list[work.Failure]]:
+                 ) -> tuple[dict[str, list[review_cycle.StepDone]], list[isolation.Failure]]:
     """Each agreement's review steps due at `at`; one that fails is returned as a failure."""
     app = bootstrap()
-    return work.review_each(app, codes, _now(app, at))
+    return review_cycle.review_each(app, codes, _now(app, at))
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
@@ -82,8 +83,8 @@ def deliver(wait_leases: bool = False) -> SendReport:
     app = bootstrap()
     worker = f"flow-{flow_run.get_id()}"
     if wait_leases:
-        return work.deliver_after_leases(app, worker)
-    return work.deliver(app, app.now(), worker=worker)
+        return delivery.deliver_after_leases(app, worker)
+    return delivery.deliver(app, app.now(), worker=worker)
 
 
 @task
@@ -94,7 +95,7 @@ def publish(code: str, at: str) -> None:
 
 def publish_view(app: App, code: str, at: str) -> None:
     now = _now(app, at)
-    title, rows = work.view_rows(app, code, now)
+    title, rows = views.view_rows(app, code, now)
     today = now.astimezone(zone("Asia/Ho_Chi_Minh")).date()
     create_table_artifact(table_rows(rows), key=artifact_key(code, "obligations"),
                           description=f"{code}: nghĩa vụ / obligations, {today:%d/%m/%Y}")
@@ -149,7 +150,7 @@ def sweep(at: str | None = None, send: bool = True) -> int | State:
     for code, actions in sorted(by_agreement.items()):
         logger.info(summary_sentence(actions, code))
     with app.session() as s:
-        reviews_due = cycle.due_codes(s, app, datetime.fromisoformat(when))
+        reviews_due = review_cycle.due_codes(s, app, datetime.fromisoformat(when))
     if reviews_due:  # review milestones missed while nothing ran
         reviewed, review_failures = review_steps(reviews_due, when)
         failures += review_failures
@@ -160,12 +161,12 @@ def sweep(at: str | None = None, send: bool = True) -> int | State:
             logger.info(describe(code, done))
     update_progress_artifact(progress, 60.0)
     failed = {f.code for f in failures}
-    active = work.active_codes(app)
+    active = views.active_codes(app)
     busiest = sorted(by_agreement, key=lambda c: (-len(by_agreement[c]), c))
     for code in (busiest + [c for c in active if c not in by_agreement])[:PUBLISH_AT_MOST]:
         if code in failed:
             continue
-        _, failure = work.isolated(code, "view", partial(publish_view, app, code, when))
+        _, failure = isolation.isolated(code, "view", partial(publish_view, app, code, when))
         failures += [failure] if failure else []
     show_failures(app, failures)  # before sending: the coordinators' messages go now
     report = deliver(wait_leases=True) if send else SendReport()

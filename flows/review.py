@@ -2,7 +2,7 @@
 
 `sync` schedules a run of it at each review milestone (host notice 60 days before the
 meeting, draft 7 days before, final on the meeting date, carry-over after it); the daily
-`sweep` catches up any that were missed. The steps themselves are `reviews.cycle`'s; this
+`sweep` catches up any that were missed. The steps themselves are `services.reviews`'s; this
 flow sends their messages and publishes each assembled dossier to the Prefect UI: a
 markdown artifact keyed per agreement and cycle (its versions are the dossier's history)
 and table artifacts beside it.
@@ -20,30 +20,30 @@ from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
 from core.calendar import parse_instant
-from flows import work
 from flows.late import too_late
 from flows.report import outcome, show_failures
 from reviews.markdown import dossier_key, dossier_markdown, dossier_tables, table_key
 from reviews.wording import Words
-from services import reviews as cycle
+from services import delivery, isolation
+from services import reviews as review_cycle
 
 BACKOFF = exponential_backoff(backoff_factor=5)
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
-def run_steps(code: str, at: str) -> tuple[list[cycle.StepDone], work.Failure | None]:
+def run_steps(code: str, at: str) -> tuple[list[review_cycle.StepDone], isolation.Failure | None]:
     """Do the agreement's review steps due at `at`, each once (the stored stage says).
 
     A failure of the agreement's own is returned (retrying would fail the same way);
     a database error is raised, for the task's retries."""
     app = bootstrap()
-    done, failure = work.isolated(code, "review", partial(
-        cycle.run_due, app, code, parse_instant(at, "Asia/Ho_Chi_Minh")))
+    done, failure = isolation.isolated(code, "review", partial(
+        review_cycle.run_due, app, code, parse_instant(at, "Asia/Ho_Chi_Minh")))
     return done or [], failure
 
 
 @task
-def publish_dossier(done: cycle.StepDone) -> None:
+def publish_dossier(done: review_cycle.StepDone) -> None:
     """The dossier in the Prefect UI: markdown keyed per agreement and cycle, and tables."""
     assert done.assembled is not None
     content, code = done.assembled.content, done.assembled.code
@@ -58,7 +58,7 @@ def publish_dossier(done: cycle.StepDone) -> None:
                               description=f"{title}: {name}")
 
 
-def describe(code: str, done: list[cycle.StepDone]) -> str:
+def describe(code: str, done: list[review_cycle.StepDone]) -> str:
     """What the run did, in a sentence a coordinator reads in the run's log."""
     if not done:
         return f"Không có bước đánh giá nào đến hạn cho {code}"
@@ -88,7 +88,7 @@ def review(agreement: str, at: str | None = None) -> list[str] | State:
         if step.assembled is not None:
             publish_dossier(step)
     show_failures(app, failures)
-    report = work.deliver(app, app.now(), worker=f"review-{flow_run.get_id()}")
+    report = delivery.deliver(app, app.now(), worker=f"review-{flow_run.get_id()}")
     sentence = describe(agreement, done or [])
     logger.info(sentence)
     state = outcome(app, sentence, report, failures)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 
-from core.text import artifact_key as artifact_key  # the flows name artifacts with it
 from core.text import cell, fenced
+from services.views import ViewRow
 
 ACTIONS_VI = {"request": "lời đề nghị", "remind": "lời nhắc", "escalate": "chuyển cấp"}
 ACTIONS_EN = {"request": "request", "remind": "reminder", "escalate": "escalation"}
@@ -23,7 +22,8 @@ ACTIONS_EN = {"request": "request", "remind": "reminder", "escalate": "escalatio
 
 def summary_sentence(actions: Sequence[str], code: str, language: str = "vi") -> str:
     """'Đã lập 3 lời nhắc, 1 chuyển cấp cho QT-KHKT-2021-2025': the steps fired and their
-    messages put in the outbox, not what was delivered (`work.delivery_line` says that)."""
+    messages put in the outbox, not what was delivered (`services.delivery.delivery_line`
+    says that)."""
     counts = Counter(actions)
     names = ACTIONS_VI if language == "vi" else ACTIONS_EN
     parts = [f"{counts[a]} {names[a]}" for a in ("request", "remind", "escalate") if counts[a]]
@@ -43,17 +43,6 @@ def sweep_rows(by_agreement: Mapping[str, Sequence[str]]) -> list[dict[str, obje
         rows.append({"Chương trình / Agreement": code, "Đề nghị / Requests": c["request"],
                      "Nhắc / Reminders": c["remind"], "Chuyển cấp / Escalations": c["escalate"]})
     return rows
-
-
-@dataclass(frozen=True)
-class ViewRow:
-    party: str
-    party_name: str
-    obligation: str
-    due: date
-    status: str
-    days_overdue: int
-    last_step: int | None
 
 
 def table_rows(rows: Sequence[ViewRow]) -> list[dict[str, object]]:

@@ -117,6 +117,14 @@ def due_obligations(s: Session, now: datetime, agreement_code: str | None = None
     return due_now, used
 
 
+def codes_due(s: Session, now: datetime) -> list[str]:
+    """The agreements with an open obligation whose next step is due at `now`, by code."""
+    o, a = table(Obligation).c, table(Agreement).c
+    return list(s.execute(sa.select(a.code).distinct().select_from(
+        table(Obligation).join(table(Agreement), a.id == o.agreement_id))
+        .where(o.status == "open", o.next_fire <= now).order_by(a.code)).scalars())
+
+
 def record_steps(s: Session, skipped: list[dict[str, object]], fired: list[dict[str, object]]
                  ) -> set[int]:
     """Insert the skipped and fired FiredStep rows (ON CONFLICT DO NOTHING); the

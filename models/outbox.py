@@ -202,3 +202,18 @@ def held(s: Session, row_id: int | None, worker: str) -> OutboxMessage | None:
     if row is None or row.state != "claimed" or row.claimed_by != worker:
         return None
     return row
+
+
+def last_lease(s: Session) -> datetime | None:
+    """When the last claim held by any sender runs out (None: nothing is claimed)."""
+    t = table(OutboxMessage)
+    last: datetime | None = s.execute(sa.select(sa.func.max(t.c.lease_until)).where(
+        t.c.state == "claimed")).scalar()
+    return last
+
+
+def waiting_count(s: Session) -> int:
+    """Rows not delivered yet and not given up: what a later send round will still try."""
+    t = table(OutboxMessage)
+    return int(s.execute(sa.select(sa.func.count()).select_from(t).where(
+        t.c.state.in_(("pending", "retry_wait", "claimed", "unknown")))).scalar_one())

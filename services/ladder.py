@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import Session
 
@@ -17,12 +18,14 @@ from core.ladder import advance, fire_times, recipients
 from models.ladder_state import (
     FiredItem,
     Recipient,
+    codes_due,
     due_obligations,
     ladder_contexts,
     record_steps,
     set_next_fires,
 )
 from models.outbox import fired_rows, insert_messages
+from services.isolation import TRANSIENT, Failure, isolated
 from services.ports import Shell
 
 
@@ -75,3 +78,33 @@ def enqueue_fired(s: Session, shell: Shell, items: Sequence[FiredItem], now: dat
     """Record the messages of fired ladder steps (idempotent by key). Returns rows added."""
     return insert_messages(s, fired_rows(s, shell.secret_key,
                                          shell.policy.link_days_after_deadline, items, now))
+
+
+def fire_steps(shell: Shell, at: datetime, agreement: str | None = None,
+               flow_run: str | None = None) -> list[FiredItem]:
+    """Record due ladder steps and their messages in one transaction (idempotent)."""
+    with shell.session(write=True) as s:
+        items = tick(s, shell, at, agreement, flow_run)
+        enqueue_fired(s, shell, items, at)
+    return items
+
+
+def fire_steps_each(shell: Shell, at: datetime, flow_run: str | None = None
+                    ) -> tuple[list[FiredItem], list[Failure]]:
+    """`fire_steps` for every agreement in one batch; if the batch fails, agreement by
+    agreement, each in its own transaction, so one agreement's failure stops no other."""
+    try:
+        return fire_steps(shell, at, None, flow_run), []
+    except TRANSIENT:
+        raise
+    except Exception:  # someone's data broke the batch: find whose, do the others
+        pass
+    with shell.session() as s:
+        codes = codes_due(s, at)
+    items: list[FiredItem] = []
+    failures: list[Failure] = []
+    for code in codes:
+        fired, failure = isolated(code, "ladder", partial(fire_steps, shell, at, code, flow_run))
+        items += fired or []
+        failures += [failure] if failure else []
+    return items, failures

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from reviews.schedule import (
     milestones_for,
     pending_steps,
 )
+from services.isolation import Failure, isolated
 from services.ports import Shell
 
 DOSSIER_LINK_DAYS = 730  # a dossier link stays valid two years after the meeting
@@ -374,3 +376,18 @@ def _step(s: Session, shell: Shell, code: str, cycle: int, step: str, now: datet
     if step == "close":
         return StepDone(cycle, step, carried=carry_over(s, shell, code, cycle, now))
     raise ValueError(f"unknown review step {step!r}")
+
+
+def review_each(shell: Shell, codes: list[str], at: datetime
+                ) -> tuple[dict[str, list[StepDone]], list[Failure]]:
+    """Each agreement's due review steps (`run_due`); a failure is recorded for its
+    agreement and the next one goes on."""
+    done: dict[str, list[StepDone]] = {}
+    failures: list[Failure] = []
+    for code in codes:
+        steps, failure = isolated(code, "review", partial(run_due, shell, code, at))
+        if failure is not None:
+            failures.append(failure)
+        else:
+            done[code] = steps or []
+    return done, failures

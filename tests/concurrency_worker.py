@@ -19,7 +19,7 @@ def sweep_rounds(db_url: str, data_dir: str, instants: list[str], barrier: Any,
                  out: Any) -> None:
     from config.bootstrap import bootstrap
     from config.settings import Settings
-    from flows.work import fire_steps
+    from services.ladder import fire_steps
 
     app = bootstrap(Settings(database_url=db_url, data_dir=Path(data_dir)))
     try:

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from config.bootstrap import bootstrap
 from config.settings import load_settings
-from flows import work
+from services import delivery
+from services import ladder as ladder_work
 
 if __name__ == "__main__":
     at = datetime.fromisoformat(sys.argv[1])
     app = bootstrap(load_settings(), clock=lambda: at)
-    work.fire_steps(app, at)
-    work.deliver(app, at, worker=sys.argv[2])
+    ladder_work.fire_steps(app, at)
+    delivery.deliver(app, at, worker=sys.argv[2])

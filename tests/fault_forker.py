@@ -12,7 +12,7 @@ prints `ended PID CODE KILLED` (CODE negative: the signal that ended it; KILLED 
 kill was sent before it ended by itself). End of stdin ends the server.
 
 - send: fire the ladder steps due at `at`, record their messages and send them (what a
-  ladder run does, flows/work.py); prints `PID report {json}` at the end.
+  ladder run does, services/); prints `PID report {json}` at the end.
 - write: record replies (models/replies.py, as the portal does) in a loop, 1 to 40 a
   transaction; prints `PID begin N` before transaction N and `PID ack ID:VERSION:PERCENT
   ...` once its commit has returned.
@@ -33,7 +33,8 @@ from typing import Any
 
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
-from flows import work
+from services import delivery
+from services import ladder as ladder_work
 from services.replies import record_reply
 
 
@@ -58,8 +59,8 @@ def tell(line: str) -> None:
 def send(task: dict[str, Any]) -> None:
     at = datetime.fromisoformat(task["at"])
     app = app_for(task, at)
-    fired = work.fire_steps(app, at)
-    report = work.deliver(app, at, worker=task["worker"])
+    fired = ladder_work.fire_steps(app, at)
+    report = delivery.deliver(app, at, worker=task["worker"])
     say("report " + json.dumps({"fired": len(fired), "sent": report.sent,
                                 "messages": report.messages, "unknown": report.unknown,
                                 "retried": report.retried, "dead": report.dead}))

@@ -455,10 +455,11 @@ def _days(stack: Stack, app: App, days: int, lost: set[str], result: Window,
 
 
 def undisturbed(directory: Path, days: int, delay: float = 0.0) -> Window:
-    """The same window without Prefect: each day, what its runs do (`flows.work`, the
+    """The same window without Prefect: each day, what its runs do (`services/`, the
     review steps), in this process, in order; then the final sweep's work."""
-    from flows import work
     from flows.sync import planned_runs
+    from services import delivery
+    from services import ladder as ladder_work
     from services import reviews as cycle
 
     started = time.monotonic()
@@ -472,7 +473,7 @@ def undisturbed(directory: Path, days: int, delay: float = 0.0) -> Window:
         wall = bootstrap(settings)  # sending is on the wall clock, as in the flows
 
         def sweep(at: datetime) -> None:
-            work.fire_steps(wall, at)
+            ladder_work.fire_steps(wall, at)
             with wall.session() as s:
                 for code in cycle.due_codes(s, wall, at):
                     cycle.run_due(wall, code, at)
@@ -486,13 +487,13 @@ def undisturbed(directory: Path, days: int, delay: float = 0.0) -> Window:
             result.days.append(at)
             for p in planned:
                 if p.at == at and p.flow == "ladder":
-                    work.fire_steps(wall, at, p.code)
+                    ladder_work.fire_steps(wall, at, p.code)
                 elif p.at == at:
                     cycle.run_due(wall, p.code, at)
-            work.deliver(wall, wall.now(), "undisturbed")
+            delivery.deliver(wall, wall.now(), "undisturbed")
             now = at
         sweep(result.days[-1])
-        work.deliver(wall, wall.now(), "undisturbed")
+        delivery.deliver(wall, wall.now(), "undisturbed")
         received = Counter(str(m["Message-ID"]) for m in smtp.sink.messages)
         wall.engine.dispose()
     _judge(app, result.judged, received)

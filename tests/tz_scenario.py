@@ -39,7 +39,6 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
     from core.expand import expand
     from core.parse import load_agreement
     from core.replies import load_replies
-    from flows.work import fire_steps
     from models.links import issue, token_for
     from models.migrate import upgrade
     from models.tables import (
@@ -55,6 +54,7 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
     from notifications.send import send_pending
     from services import reviews as cycle
     from services.imports import import_agreement
+    from services.ladder import fire_steps
     from services.partner import load_view, submit
     from tests.conftest import QT, QT_REPLIES, FixedClock
 

@@ -43,12 +43,12 @@ from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from core.calendar import local_instant
 from core.parse import load_agreement
-from flows import work
 from models.links import LinkRefused, issue, token_of
 from models.migrate import upgrade
 from models.tables import Agreement, Contact, Link, Obligation, Party, Reply
 from notifications.send import send_pending
 from portal.app import create_app
+from services import ladder as ladder_work
 from services.decisions import is_decided, load
 from services.imports import import_agreement
 from tests import hostile
@@ -189,7 +189,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     def ladder_step(when: datetime) -> None:
         now[0] = when
-        work.fire_steps(app, when, CODE)
+        ladder_work.fire_steps(app, when, CODE)
         send_pending(app, when, "test")
 
     smtp.__enter__()

@@ -45,11 +45,11 @@ from sqlmodel import select
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from core.calendar import local_instant
-from flows import work
 from models.tables import OutboxMessage
 from notifications.port import DeliveryError, Message
 from notifications.send import send_pending
 from notifications.smtp import SmtpNotifier
+from services import ladder as ladder_work
 from services.imports import import_agreement
 from tests.conftest import QT, ROOT
 from tests.e2e.browser import OUT
@@ -374,7 +374,7 @@ def test_outbox_errors_and_undeliverable_notices_name_no_token(channel_app: App,
     """Through the outbox: the failed Apprise rows' errors, the undeliverable notice the
     coordinators get about them (its text carries the error), on SQLite and PostgreSQL."""
     at = local_instant(date(2022, 11, 15), time(8, 0), TZ)  # the requests for 15/12/2022
-    work.fire_steps(channel_app, at)
+    ladder_work.fire_steps(channel_app, at)
     send_pending(channel_app, at, "test")  # send_retries=1: a failure is final
     later = at + timedelta(minutes=5)
     send_pending(channel_app, later, "test")  # the undeliverable notices

@@ -6,7 +6,7 @@ transaction began (before its first statement) and where it had committed, so th
 knows, for each reply, whether it committed before the sweep's transaction began.
 
 Each round picks a tick instant (sometimes days after the next fire time, so catch-up
-skips steps), then releases together the sweep (`flows.work.fire_steps`: tick and
+skips steps), then releases together the sweep (`services.ladder.fire_steps`: tick and
 enqueue in one transaction) and three reply workers recording done, in_progress and
 extension replies for obligations due at that instant, half through the portal's own
 path (`load_view` + `submit` in one write transaction, as `portal/routes/reply.py` does it) and
@@ -39,7 +39,6 @@ from core.agreement import Agreement as CoreAgreement
 from core.calendar import local_instant
 from core.ladder import extended_due, fire_times, next_fire
 from core.parse import load_agreement
-from flows.work import fire_steps
 from models.links import issue_many, token_for
 from models.migrate import upgrade
 from models.tables import (
@@ -53,6 +52,7 @@ from models.tables import (
     Reply,
 )
 from services.imports import import_agreement
+from services.ladder import fire_steps
 from services.partner import load_view, submit
 from services.replies import decide_reply, record_reply
 from tests.conftest import QT, TH, FixedClock

@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, func, select
 
 from core.calendar import local_instant
-from flows.work import fire_steps
 from models.links import hash_token, issue, revoke
 from models.tables import Contact, Link, Obligation, OutboxMessage, Party, Reply
 from notifications.send import send_pending
 from portal.app import create_app
 from services.imports import import_agreement
+from services.ladder import fire_steps
 from services.replies import record_reply
 from tests.conftest import QT
 

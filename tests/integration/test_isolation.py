@@ -15,10 +15,12 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from core.calendar import local_instant
-from flows import work
 from models.tables import Agreement, FiredStep, Obligation, OutboxMessage, Review
 from notifications.send import send_pending
+from services import isolation
+from services import ladder as ladder_work
 from services import reviews as cycle
+from services import reviews as review_work
 from services.imports import import_agreement
 from tests.conftest import QT
 
@@ -50,7 +52,7 @@ def test_a_poisoned_agreement_never_stops_a_clean_one(mailer, smtp, clock):
     at = local_instant(date(2022, 12, 27), time(7, 15), TZ)
     clock.at = at
 
-    items, failures = work.fire_steps_each(app, at)
+    items, failures = ladder_work.fire_steps_each(app, at)
     assert {i.agreement_code for i in items} == {CLEAN}
     assert [(f.code, f.work) for f in failures] == [(POISONED, "ladder")]
     assert "StoredAgreementUnreadable" in failures[0].error
@@ -59,7 +61,7 @@ def test_a_poisoned_agreement_never_stops_a_clean_one(mailer, smtp, clock):
     with app.session() as s:
         due = cycle.due_codes(s, app, at)
     assert due == [CLEAN, POISONED]
-    done, review_failures = work.review_each(app, due, at)
+    done, review_failures = review_work.review_each(app, due, at)
     assert [d.step for d in done[CLEAN]] == ["final", "close"]
     assert [(f.code, f.work) for f in review_failures] == [(POISONED, "review")]
     with app.session() as s:
@@ -67,8 +69,8 @@ def test_a_poisoned_agreement_never_stops_a_clean_one(mailer, smtp, clock):
             Review, Review.agreement_id == Agreement.id).where(Review.cycle == 1)).all())
     assert stages == {CLEAN: "closed", POISONED: "planned"}
 
-    assert work.report_failures(app, failures + review_failures, at) == 2
-    assert work.report_failures(app, failures + review_failures, at) == 0  # once a day
+    assert isolation.report_failures(app, failures + review_failures, at) == 2
+    assert isolation.report_failures(app, failures + review_failures, at) == 0  # once a day
     report = send_pending(app, at, "test")
     assert report.dead == 0 and report.sent > 0
     subjects = [str(m["Subject"]) for m in smtp.sink.messages]

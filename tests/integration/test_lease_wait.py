@@ -1,5 +1,5 @@
 """Claimed rows are not forgotten: a sender killed -9 mid-delivery leaves rows `claimed`;
-the start-up sweep's delivery (`flows.work.deliver_after_leases`, what the sweep's
+the start-up sweep's delivery (`flows.delivery.deliver_after_leases`, what the sweep's
 `deliver` task runs) waits their lease out and sends them, within one lease, instead of
 leaving them to the next ladder day. Seeded kill -9 trials against a slow SMTP server."""
 
@@ -20,9 +20,9 @@ from sqlmodel import select
 from config.bootstrap import bootstrap
 from config.settings import load_settings
 from core.calendar import local_instant
-from flows import work
 from models.migrate import upgrade
 from models.tables import OutboxMessage
+from services import delivery
 from services.imports import import_agreement
 from tests.conftest import QT
 from tests.smtp_sink import SmtpServer
@@ -35,10 +35,11 @@ WORKER = """import sys
 from datetime import datetime
 from config.bootstrap import bootstrap
 from config.settings import load_settings
-from flows import work
+from services import delivery
+from services import ladder as ladder_work
 app = bootstrap(load_settings())
-work.fire_steps(app, datetime.fromisoformat(sys.argv[1]))
-work.deliver(app, app.now(), worker=sys.argv[2])
+ladder_work.fire_steps(app, datetime.fromisoformat(sys.argv[1]))
+delivery.deliver(app, app.now(), worker=sys.argv[2])
 """
 
 
@@ -80,16 +81,16 @@ def test_rows_a_killed_sender_claimed_go_out_within_a_lease(tmp_path, monkeypatc
             assert held > 0, f"day {n}: the kill came after the delivery"
 
             # what the start-up sweep did before: deliver what is due, skip the claims
-            plain = work.deliver(app, app.now(), "startup-plain")
+            plain = delivery.deliver(app, app.now(), "startup-plain")
             assert _states(app)["claimed"] == held and plain.sent == 0
 
             started = clock.monotonic()
-            report = work.deliver_after_leases(app, f"startup-{n}")
+            report = delivery.deliver_after_leases(app, f"startup-{n}")
             took = clock.monotonic() - started
             states = _states(app)
             assert set(states) == {"sent"}, states  # nothing left claimed, unknown, waiting
             assert report.sent >= held and report.unknown == held
-            assert took <= LEASE + 2 * work.LEASE_MARGIN + held * 0.25 + 5, took
+            assert took <= LEASE + 2 * delivery.LEASE_MARGIN + held * 0.25 + 5, took
             trials.append((held, round(took, 1)))
         received = Counter(m["Message-ID"] for m in smtp.sink.messages)
     with app.session() as s:

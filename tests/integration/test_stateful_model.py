@@ -60,7 +60,6 @@ from config.settings import Settings
 from core.calendar import local_instant
 from core.ladder import fire_times, next_fire
 from core.parse import load_agreement
-from flows.work import fire_steps
 from models.links import revoke
 from models.migrate import upgrade
 from models.outbox import claim
@@ -68,6 +67,7 @@ from models.tables import Agreement, FiredStep, Link, Obligation, OutboxMessage,
 from notifications.port import DeliveryError, RecordingNotifier
 from notifications.send import send_pending
 from services.imports import import_agreement
+from services.ladder import fire_steps
 from services.replies import decide_reply, record_reply
 from tests.conftest import PG_URL, FixedClock
 

@@ -29,10 +29,9 @@ from config.bootstrap import App
 from core.calendar import local_instant
 from core.ladder import decide, fire_times
 from core.parse import load_agreement
-from flows.work import fire_steps
 from models.tables import FiredStep, NaiveDatetimeError, Obligation, OutboxMessage
 from services.imports import import_agreement
-from services.ladder import tick
+from services.ladder import fire_steps, tick
 from services.replies import record_reply
 from tests.conftest import PG_URL, QT, QT_REPLIES, ROOT, FixedClock
 
