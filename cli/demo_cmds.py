@@ -16,9 +16,9 @@ import typer
 
 from cli.common import FullTable, console, fail, pin_config_file, read_bytes, show_date, tr
 from cli.store_cmds import print_next_steps, status_label
-from config.bootstrap import App, bootstrap
+from config.bootstrap import App, bootstrap, system_clock
 from config.settings import ConfigError, Settings, load_settings
-from core.calendar import iso, local_instant, zone
+from core.calendar import LOCAL_ZONE, iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
@@ -32,7 +32,6 @@ from notifications.outbox import enqueue_fired
 EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"  # copies of shared/
 RECENT_DAYS = 30
 REPLIES = ("quang-tri-replies.yaml", "thanh-hoa-demo-replies.yaml")
-TZ = "Asia/Ho_Chi_Minh"
 
 
 class DemoClock:
@@ -56,7 +55,7 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
     replies = []
     for (agreement, _raw, _name), file in zip(agreements, REPLIES, strict=True):
         known = {o.id for o in expand(agreement, app.calendar).obligations}
-        found, problems = load_replies(read_bytes(examples / file), file, TZ, known)
+        found, problems = load_replies(read_bytes(examples / file), file, LOCAL_ZONE, known)
         if problems:
             fail("\n".join(map(str, problems)))
         replies += found
@@ -67,9 +66,9 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
     while day <= today:
         if day in starts:
             _a, raw, name = starts[day]
-            clock.at = local_instant(day, time(0, 0), TZ)
+            clock.at = local_instant(day, time(0, 0), LOCAL_ZONE)
             import_agreement(app, raw, name)
-        now = local_instant(day, time(8, 0), TZ)
+        now = local_instant(day, time(8, 0), LOCAL_ZONE)
         clock.at = now
         with app.session(write=True) as s:
             while pending and pending[0].at <= now:
@@ -86,14 +85,14 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
 
 
 def show_today(app: App, today: date) -> None:
-    now = local_instant(today, time(8, 0), TZ)
+    now = local_instant(today, time(8, 0), LOCAL_ZONE)
     soon = now + timedelta(days=30)
     with app.session() as s:
         overdue, n_overdue = list_obligations(s, at=now, status="overdue", limit=12)
         upcoming, _ = list_obligations(s, at=now, status="upcoming", limit=500)
         done, n_done = list_obligations(s, at=now, status="submitted", limit=8)
     due_soon = [r for r in upcoming if r.deadline <= soon]
-    at = iso(now, TZ)
+    at = iso(now, LOCAL_ZONE)
     env = f"PHOIHOP_DATA_DIR={app.settings.data_dir} "  # the demo's own data dir
     for title, rows, total, status in (
         (tr("Quá hạn", "Overdue"), overdue, n_overdue, "overdue"),
@@ -134,7 +133,8 @@ def demo(
 ) -> None:
     """The two example agreements alive: history replayed to today, then everything started."""
     try:
-        day = date.fromisoformat(today) if today else datetime.now(zone(TZ)).date()
+        day = (date.fromisoformat(today) if today
+               else system_clock().astimezone(zone(LOCAL_ZONE)).date())
     except ValueError:
         fail(tr(f"--today: {today!r} không phải ngày viết YYYY-MM-DD",
                 f"--today: {today!r} is not a date written YYYY-MM-DD"))
@@ -146,7 +146,7 @@ def demo(
     settings = demo_settings(base)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "phoihop.db").unlink(missing_ok=True)
-    clock = DemoClock(local_instant(day, time(8, 0), TZ))
+    clock = DemoClock(local_instant(day, time(8, 0), LOCAL_ZONE))
     app = bootstrap(settings, clock=clock)
     with console.status(tr("Đang dựng dữ liệu mẫu…", "Building the demo data…")):
         fired = seed(app, clock, examples, day)

@@ -21,7 +21,7 @@ from cli.common import (
     tr,
 )
 from config.bootstrap import App
-from core.calendar import iso, parse_instant, zone
+from core.calendar import LOCAL_ZONE, iso, parse_instant, zone
 from models.migrate import upgrade
 from models.queries import (
     LISTABLE,
@@ -96,10 +96,10 @@ def import_(
                         f"--registered-at: {registered_at} is in the future. Nothing was "
                         "stored."))
             fail(tr(f"--registered-at: {exc.code} đã được đăng ký lúc "
-                    f"{iso(exc.stored, 'Asia/Ho_Chi_Minh')}; chỉ dùng cho lần nhập đầu. "
+                    f"{iso(exc.stored, LOCAL_ZONE)}; chỉ dùng cho lần nhập đầu. "
                     "Không lưu gì.",
                     f"--registered-at: {exc.code} was registered at "
-                    f"{iso(exc.stored, 'Asia/Ho_Chi_Minh')}; it applies to a first import "
+                    f"{iso(exc.stored, LOCAL_ZONE)}; it applies to a first import "
                     "only. Nothing was stored."))
     for r in results:
         if r.outcome == "unchanged":
@@ -176,7 +176,7 @@ def obligations(
     when = app.now()
     if at is not None:
         try:
-            when = parse_instant(at, "Asia/Ho_Chi_Minh")
+            when = parse_instant(at, LOCAL_ZONE)
         except ValueError:
             fail(tr(f"--at: {at!r} không phải ngày giờ ISO", f"--at: {at!r} is not an ISO "
                     "date-time"))

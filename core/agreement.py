@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, time
 
-from core.calendar import Offset
+from core.calendar import LOCAL_ZONE, Offset
 
 ROLES = ("focal", "head", "coordinator")
 FREQUENCIES = ("year", "half-year", "quarter", "month", "once")
@@ -113,7 +113,7 @@ class Agreement:
     commitments: tuple[Commitment, ...]
     reviews: ReviewPolicy
     ladder: Ladder
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = LOCAL_ZONE
     language: str = "vi"
     supervisor: str | None = None
     supersedes: str | None = None

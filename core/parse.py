@@ -33,7 +33,7 @@ from core.agreement import (
     ReportDuty,
     ReviewPolicy,
 )
-from core.calendar import DateOutOfRange, Offset, WorkCalendar, check_day
+from core.calendar import LOCAL_ZONE, DateOutOfRange, Offset, WorkCalendar, check_day
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -253,7 +253,7 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
         end = r.day(period.get("end"), "period.end")
         if start and end and start > end:
             p.add(pkey, f"period: start {start} is after end {end}")
-    tz = "Asia/Ho_Chi_Minh"
+    tz = LOCAL_ZONE
     if "timezone" in top:
         t = r.text(top["timezone"], "timezone")
         if t is not None:
@@ -262,7 +262,7 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
                 tz = t
             except (ZoneInfoNotFoundError, ValueError):
                 p.add(top["timezone"][0], f"timezone '{t}' is not an IANA time zone name "
-                      "(e.g. Asia/Ho_Chi_Minh)")
+                      f"(e.g. {LOCAL_ZONE})")
     language = r.choice(top.get("language"), "language", ("vi", "en")) or "vi"
     due_adjust = r.choice(top.get("due_adjust"), "due_adjust", DUE_ADJUST) or "next"
     supersedes = None

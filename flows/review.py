@@ -19,7 +19,7 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
-from core.calendar import parse_instant
+from core.calendar import LOCAL_ZONE, instant_at, parse_instant
 from flows import work
 from flows.late import too_late
 from reviews import cycle
@@ -37,7 +37,7 @@ def run_steps(code: str, at: str) -> tuple[list[cycle.StepDone], work.Failure | 
     a database error is raised, for the task's retries."""
     app = bootstrap()
     done, failure = work.isolated(code, "review", partial(
-        cycle.run_due, app, code, parse_instant(at, "Asia/Ho_Chi_Minh")))
+        cycle.run_due, app, code, parse_instant(at, LOCAL_ZONE)))
     return done or [], failure
 
 
@@ -78,10 +78,10 @@ def review(agreement: str, at: str | None = None) -> list[str] | State:
     from flows.ladder import outcome, show_failures
 
     logger = get_run_logger()
-    if too_late("đánh giá", agreement):
-        return []
     app = bootstrap()
-    now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    if too_late("đánh giá", agreement, app.now()):
+        return []
+    now = instant_at(at, app.now)
     done, failure = run_steps(agreement, now.isoformat())
     failures = [failure] if failure else []
     for step in done or []:

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from core.calendar import LOCAL_ZONE
+
 
 class NaiveDatetimeError(ValueError):
     pass
@@ -57,7 +59,7 @@ class Agreement(SQLModel, table=True):
     signed_on: date
     period_start: date
     period_end: date
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = LOCAL_ZONE
     language: str = "vi"
     convener: str
     supervisor: str | None = None
