@@ -22,6 +22,7 @@ from core.calendar import LOCAL_ZONE, iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
+from core.statuses import ListedStatus, ReplyStatus
 from models.ladder_state import tick
 from models.migrate import upgrade
 from models.queries import list_obligations
@@ -75,7 +76,7 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
                 r = pending.pop(0)
                 record_reply(s, app, obligation_key=r.obligation, status=r.status, at=r.at,
                              until=r.until, values=dict(r.values), source="demo",
-                             percent=50 if r.status == "in_progress" else None)
+                             percent=50 if r.status == ReplyStatus.IN_PROGRESS else None)
             items = tick(s, app, now)
             fired += len(items)
             if (today - day).days < RECENT_DAYS:  # the last days' messages go to the mailbox
@@ -88,17 +89,17 @@ def show_today(app: App, today: date) -> None:
     now = local_instant(today, time(8, 0), LOCAL_ZONE)
     soon = now + timedelta(days=30)
     with app.session() as s:
-        overdue, n_overdue = list_obligations(s, at=now, status="overdue", limit=12)
-        upcoming, _ = list_obligations(s, at=now, status="upcoming", limit=500)
-        done, n_done = list_obligations(s, at=now, status="submitted", limit=8)
+        overdue, n_overdue = list_obligations(s, at=now, status=ListedStatus.OVERDUE, limit=12)
+        upcoming, _ = list_obligations(s, at=now, status=ListedStatus.UPCOMING, limit=500)
+        done, n_done = list_obligations(s, at=now, status=ListedStatus.SUBMITTED, limit=8)
     due_soon = [r for r in upcoming if r.deadline <= soon]
     at = iso(now, LOCAL_ZONE)
     env = f"PHOIHOP_DATA_DIR={app.settings.data_dir} "  # the demo's own data dir
     for title, rows, total, status in (
-        (tr("Quá hạn", "Overdue"), overdue, n_overdue, "overdue"),
+        (tr("Quá hạn", "Overdue"), overdue, n_overdue, ListedStatus.OVERDUE),
         (tr("Đến hạn trong 30 ngày tới", "Due in the next 30 days"), due_soon[:12],
-         len(due_soon), "upcoming"),
-        (tr("Đã nộp", "Submitted"), done, n_done, "submitted"),
+         len(due_soon), ListedStatus.UPCOMING),
+        (tr("Đã nộp", "Submitted"), done, n_done, ListedStatus.SUBMITTED),
     ):
         table = FullTable(title=f"{title} ({len(rows)}/{total})", title_justify="left")
         for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),

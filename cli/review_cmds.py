@@ -21,6 +21,7 @@ from cli.dossier_view import print_dossier
 from cli.store_cmds import store
 from core.calendar import instant_at
 from core.dossier import UnknownCycle
+from core.statuses import ReviewStage
 from models.ladder_state import StoredAgreementUnreadable
 from reviews import load as loader
 from reviews.chart import FontMissing
@@ -70,7 +71,8 @@ def review(
         print_json(result.content["figures"])
         return
     print_dossier(agreement, result.content["figures"])
-    stage = tr("dự thảo", "draft") if result.stage == "draft" else tr("chính thức", "final")
+    stage = (tr("dự thảo", "draft") if result.stage == ReviewStage.DRAFT
+             else tr("chính thức", "final"))
     console.print(tr(f"Hồ sơ ({stage}):", f"Dossier ({stage}):"))
     for kind in ("docx", "html"):
         console.print(f"  {result.paths[kind]}", markup=False, highlight=False)

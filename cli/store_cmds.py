@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +21,9 @@ from cli.common import (
 )
 from config.bootstrap import App
 from core.calendar import LOCAL_ZONE, iso, parse_instant, zone
+from core.statuses import ListedStatus
 from models.migrate import upgrade
 from models.queries import (
-    LISTABLE,
     agreements_summary,
     count_next_steps,
     list_obligations,
@@ -33,9 +32,12 @@ from models.queries import (
 from models.store import ImportRejected, RegistrationRefused, import_many
 from notifications import events
 
-STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
-             "submitted": "đã nộp", "accepted": "đã chấp nhận", "waived": "được miễn",
-             "withdrawn": "đã rút", "unrecorded": "quá hạn trước khi đăng ký"}
+STATUS_VI: dict[str, str] = {
+    ListedStatus.OPEN: "đang mở", ListedStatus.OVERDUE: "quá hạn",
+    ListedStatus.UPCOMING: "sắp đến hạn",
+    ListedStatus.SUBMITTED: "đã nộp", ListedStatus.ACCEPTED: "đã chấp nhận",
+    ListedStatus.WAIVED: "được miễn", ListedStatus.WITHDRAWN: "đã rút",
+    ListedStatus.UNRECORDED: "quá hạn trước khi đăng ký"}
 
 _migrated = False
 
@@ -135,20 +137,7 @@ def agreements() -> None:
     console.print(table)
 
 
-class Status(StrEnum):
-    """What `--status` takes (`open` is `overdue` and `upcoming` together)."""
-
-    open = "open"
-    overdue = "overdue"
-    upcoming = "upcoming"
-    submitted = "submitted"
-    accepted = "accepted"
-    waived = "waived"
-    withdrawn = "withdrawn"
-    unrecorded = "unrecorded"
-
-
-assert tuple(Status) == LISTABLE
+Status = ListedStatus  # what `--status` takes (`open` is `overdue` and `upcoming` together)
 TABLE_LIMIT = 200  # rows a table shows unless --limit or --all
 
 

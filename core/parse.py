@@ -34,6 +34,7 @@ from core.agreement import (
     ReviewPolicy,
 )
 from core.calendar import LOCAL_ZONE, DateOutOfRange, Offset, WorkCalendar, check_day
+from core.statuses import Role
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -300,14 +301,14 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
     ladder = _read_ladder(top.get("escalation"), r)
 
     conv = next((pt for pt in parties if pt.id == convener), None)
-    if conv is not None and not conv.has_role("coordinator"):
+    if conv is not None and not conv.has_role(Role.COORDINATOR):
         p.add(top["convener"][0], f"convener '{convener}' needs a contact with role: coordinator")
     if p or None in (code, title, signed_on, start, end, convener) or not parties:
         # Without a complete agreement there is no plan; still name the parties that a
         # report duty makes owe something and that no focal contact could be asked.
         owing = {pid for c in commitments for duty in c.reports for pid in duty.owed_by}
         for pt in parties:
-            if pt.id in owing and not pt.has_role("focal"):
+            if pt.id in owing and not pt.has_role(Role.FOCAL):
                 p.add(seen_ids.get(pt.id), f"party '{pt.id}' owes reports but has no focal "
                       "contact (role: focal)")
         return None
@@ -726,7 +727,7 @@ def _check_duties(a: Agreement, problems: Problems, root: Node, calendar: WorkCa
             if t:
                 party_nodes[t] = found["id"][0]
     for party in a.parties:
-        if party.id in owing and not party.has_role("focal"):
+        if party.id in owing and not party.has_role(Role.FOCAL):
             problems.add(party_nodes.get(party.id),
                          f"party '{party.id}' owes reports but has no focal contact "
                          "(role: focal)")

@@ -8,9 +8,10 @@ from datetime import date, datetime
 from yaml.nodes import Node
 
 from core.calendar import DateOutOfRange, check_day, parse_instant
+from core.statuses import ReplyStatus
 from core.yamlnodes import Problem, Problems, compose, entries, items, scalar_value, text_of
 
-STATUSES = ("done", "in_progress", "blocked", "extension")
+STATUSES = tuple(ReplyStatus)
 REPLY_KEYS = {"obligation", "at", "status", "until", "values"}
 
 Value = int | float | str
@@ -83,7 +84,7 @@ def _read_reply(node: Node, p: Problems, what: str, tz: str, known: set[str] | N
         except ValueError:
             p.add(found["until"][0], f"{what}: until {t!r} is not a date written YYYY-MM-DD")
             ok = False
-    if status == "extension" and until is None and "until" not in found:
+    if status == ReplyStatus.EXTENSION and until is None and "until" not in found:
         p.add(node, f"{what}: an extension needs 'until' (the granted date)")
         ok = False
     values: dict[str, Value] = {}

@@ -20,6 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
 from core.calendar import LOCAL_ZONE, instant_at, parse_instant
+from core.statuses import ReviewStage
 from flows import work
 from flows.late import too_late
 from reviews import cycle
@@ -49,7 +50,7 @@ def publish_dossier(done: cycle.StepDone) -> None:
     w = Words(content["language"], content["timezone"])
     kind = w["title_final"] if content["cycle"]["final"] else w["title_review"]
     title = f"{code}: {kind} · {w['cycle']} {done.cycle}" + (
-        f" ({w['draft']})" if content["stage"] == "draft" else "")
+        f" ({w['draft']})" if content["stage"] == ReviewStage.DRAFT else "")
     create_markdown_artifact(dossier_markdown(content), key=dossier_key(code, done.cycle),
                              description=title)
     for name, rows in dossier_tables(content).items():

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from core.statuses import ListedStatus as S
+
 ACTIONS_VI = {"request": "lời đề nghị", "remind": "lời nhắc", "escalate": "chuyển cấp"}
 ACTIONS_EN = {"request": "request", "remind": "reminder", "escalate": "escalation"}
 
@@ -105,9 +107,9 @@ def summary_markdown(code: str, title: str, today: date, rows: Sequence[ViewRow]
              "| Bên | Đang mở | Quá hạn | Đã nộp | Đã chấp nhận |", "|---|---|---|---|---|"]
     for party in sorted(per_party):
         c = per_party[party]
-        lines.append(f"| `{party}` | {c['open'] + c['overdue']} | {c['overdue']} | "
-                     f"{c['submitted']} | {c['accepted']} |")
-    overdue = [r for r in rows if r.status == "overdue"]
+        lines.append(f"| `{party}` | {c[S.OPEN] + c[S.OVERDUE]} | {c[S.OVERDUE]} | "
+                     f"{c[S.SUBMITTED]} | {c[S.ACCEPTED]} |")
+    overdue = [r for r in rows if r.status == S.OVERDUE]
     lines += ["", f"## Quá hạn ({len(overdue)})", ""]
     if overdue:
         text = "\n".join(f"{r.party_name}: {r.obligation} — quá hạn {r.days_overdue} ngày, "

@@ -14,6 +14,14 @@ from sqlmodel import col, select
 
 from config.bootstrap import App
 from core.calendar import zone
+from core.statuses import (
+    UNDELIVERED_STATES,
+    AgreementStatus,
+    ListedStatus,
+    ObligationStatus,
+    OutboxState,
+    Role,
+)
 from flows.view import ViewRow
 from models.ladder_state import FiredItem, tick
 from models.tables import Agreement, Contact, Obligation, OutboxMessage, Party
@@ -85,7 +93,8 @@ def fire_steps_each(app: App, at: datetime, flow_run: str | None = None
         codes = list(s.execute(sa.select(a.code).distinct().select_from(
             Obligation.__table__.join(Agreement.__table__,  # type: ignore[attr-defined]
                                       a.id == o.agreement_id))
-            .where(o.status == "open", o.next_fire <= at).order_by(a.code)).scalars())
+            .where(o.status == ObligationStatus.OPEN, o.next_fire <= at)
+            .order_by(a.code)).scalars())
     items: list[FiredItem] = []
     failures: list[Failure] = []
     for code in codes:
@@ -124,7 +133,7 @@ def report_failures(app: App, failures: list[Failure], at: datetime) -> int:
             coordinators = s.exec(select(Contact).join(Party, col(Party.id) == Contact.party_id)
                                   .where(Party.agreement_id == agreement.id,
                                          Party.key == agreement.convener,
-                                         Contact.role == "coordinator", col(Contact.active))
+                                         Contact.role == Role.COORDINATOR, col(Contact.active))
                                   ).all()
             work = WORK_VI[f.work] if agreement.language != "en" else WORK_EN[f.work]
             context = {"agreement_code": f.code, "work": work, "error": f.error,
@@ -158,7 +167,7 @@ def deliver_after_leases(app: App, worker: str, sleep: Callable[[float], None] =
     while True:
         with app.session() as s:
             last = s.execute(sa.select(sa.func.max(table.c.lease_until)).where(
-                table.c.state == "claimed")).scalar()
+                table.c.state == OutboxState.CLAIMED)).scalar()
         now = app.now()
         if last is None or now >= limit:
             return report
@@ -182,7 +191,7 @@ def waiting(app: App) -> int:
     with app.session() as s:
         return int(s.execute(sa.select(sa.func.count()).select_from(
             OutboxMessage.__table__).where(  # type: ignore[attr-defined]
-            col(OutboxMessage.state).in_(("pending", "retry_wait", "claimed", "unknown")))
+            col(OutboxMessage.state).in_(UNDELIVERED_STATES))
         ).scalar_one())
 
 
@@ -203,7 +212,7 @@ def nothing_delivered(report: SendReport) -> bool:
 
 def active_codes(app: App) -> list[str]:
     with app.session() as s:
-        return list(s.exec(select(Agreement.code).where(Agreement.status == "active")
+        return list(s.exec(select(Agreement.code).where(Agreement.status == AgreementStatus.ACTIVE)
                            .order_by(col(Agreement.code))))
 
 
@@ -214,15 +223,15 @@ def view_rows(app: App, code: str, at: datetime) -> tuple[str, list[ViewRow]]:
         names = {p.key: (p.short or p.name) for p in
                  s.exec(select(Party).where(Party.agreement_id == a.id))}
         obligations = s.exec(select(Obligation).where(
-            Obligation.agreement_id == a.id, col(Obligation.status) != "withdrawn")
+            Obligation.agreement_id == a.id, col(Obligation.status) != ObligationStatus.WITHDRAWN)
             .order_by(col(Obligation.deadline), col(Obligation.key))).all()
     today = at.astimezone(zone(a.timezone)).date()
     rows = []
     for o in obligations:
-        overdue = o.status == "open" and o.deadline <= at
+        overdue = o.status == ObligationStatus.OPEN and o.deadline <= at
         rows.append(ViewRow(
             party=o.party, party_name=names.get(o.party, o.party),
             obligation=o.key.removeprefix(f"{code}/"), due=o.due,
-            status="overdue" if overdue else o.status,
+            status=ListedStatus.OVERDUE if overdue else o.status,
             days_overdue=(today - o.due).days if overdue else 0, last_step=o.last_step))
     return a.title, rows

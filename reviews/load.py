@@ -18,13 +18,14 @@ from sqlmodel import Session, col, select
 
 from config.bootstrap import App
 from core.expand import Plan
+from core.statuses import ObligationStatus, ReviewStage
 from models.ladder_state import LoadedAgreement, load_stored
 from models.tables import Agreement, Obligation, Reply, Review
 from reviews import content
 from reviews.content import ReplyDetail, Withdrawn
 from reviews.schedule import stage_for
 
-NOTED_STATUSES = ("waived", "unrecorded", "withdrawn")
+NOTED_STATUSES = (ObligationStatus.WAIVED, ObligationStatus.UNRECORDED, ObligationStatus.WITHDRAWN)
 
 
 class UnknownAgreement(LookupError):
@@ -80,7 +81,7 @@ def inputs(s: Session, app: App, code: str) -> Inputs:
     for o in s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
                                             col(Obligation.status).in_(NOTED_STATUSES))):
         statuses[o.key] = o.status
-        if o.status == "withdrawn":
+        if o.status == ObligationStatus.WITHDRAWN:
             withdrawn.append(Withdrawn(o.key, o.party, o.commitment, o.label, o.kind,
                                        o.planned_due, o.cycle))
     return Inputs(loaded, replies_of(s, row.id), statuses, withdrawn)
@@ -96,7 +97,8 @@ def build(s: Session, app: App, code: str, cycle: int, at: datetime, stage: str 
     plan = got.plan
     if stage is None:
         review = plan.cycle(cycle)
-        stage = stage_for(plan.agreement, review, app.calendar, at) if review else "draft"
+        stage = stage_for(plan.agreement, review, app.calendar, at) if review \
+            else ReviewStage.DRAFT
     data = content.build(plan, cycle, at, got.replies, app.calendar, stage=stage,
                          assembled_at=assembled_at, statuses=got.statuses,
                          withdrawn=got.withdrawn)

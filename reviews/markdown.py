@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.statuses import ReviewStage
 from flows.view import artifact_key, cell
 from flows.view import fenced as _fenced
 from reviews.wording import Words
@@ -43,7 +44,7 @@ def dossier_markdown(content: dict[str, Any]) -> str:
     w = Words(content["language"], content["timezone"])
     c, names = content["cycle"], content["parties"]
     kind = w["title_final"] if c["final"] else w["title_review"]
-    stage = f" — {w['draft']}" if content["stage"] == "draft" else ""
+    stage = f" — {w['draft']}" if content["stage"] == ReviewStage.DRAFT else ""
     lines = [f"# {kind.capitalize()}: {_code(content['agreement']['code'])}, "
              f"{w['cycle'].lower()} {c['cycle']}{stage}", ""]
     cover = [content["agreement"]["title"],

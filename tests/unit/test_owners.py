@@ -3,11 +3,13 @@ the words statuses are made of (issue #15)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from core import statuses
 from core.calendar import LOCAL_ZONE, instant_at, zone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +75,25 @@ def test_instant_at_refuses_what_is_not_an_instant() -> None:
     with pytest.raises(ValueError, match="not an ISO date or date-time"):
         instant_at("28/01/2025", clock)
 
+
+def test_statuses_are_their_strings() -> None:
+    """Stored and printed as the bare words: the database and the JSON are unchanged."""
+    s = statuses.ObligationStatus.SUBMITTED
+    assert s == "submitted" and str(s) == "submitted" and f"{s}" == "submitted"
+    assert json.dumps({"status": s, s: 1}) == '{"status": "submitted", "submitted": 1}'
+    assert tuple(statuses.ObligationStatus) == (
+        "open", "submitted", "accepted", "waived", "withdrawn", "unrecorded")
+    assert statuses.CLOSED_STATUSES == (
+        "submitted", "accepted", "waived", "withdrawn", "unrecorded")
+    assert tuple(statuses.OutboxState) == (
+        "pending", "claimed", "sent", "retry_wait", "dead", "unknown")
+    assert tuple(statuses.ReplyStatus) == ("done", "in_progress", "blocked", "extension")
+    assert tuple(statuses.ListedStatus) == (
+        "open", "overdue", "upcoming", "submitted", "accepted", "waived", "withdrawn",
+        "unrecorded")
+    assert set(statuses.ListedStatus) == set(statuses.ObligationStatus) | {
+        "overdue", "upcoming"}
+    assert tuple(statuses.Role) == ("focal", "head", "coordinator")
+    assert set(statuses.Audience) == set(statuses.Role) | {"supervisor", "host"}
+    assert tuple(statuses.ReviewStage) == (
+        "planned", "host_notified", "draft", "final", "closed")
