@@ -73,7 +73,10 @@ class OutboxState(StrEnum):
     UNKNOWN = "unknown"  # a lease expired with no result recorded
 
 
-# The states a sender may still deliver (claimed ones once their lease runs out).
+# The states a sender claims from, once their `next_attempt_at` has come.
+SENDABLE_STATES = (OutboxState.PENDING, OutboxState.RETRY_WAIT, OutboxState.UNKNOWN)
+# Not delivered yet and not given up: what a later run will still try (claimed ones
+# once their lease runs out).
 UNDELIVERED_STATES = (OutboxState.PENDING, OutboxState.RETRY_WAIT, OutboxState.CLAIMED,
                       OutboxState.UNKNOWN)
 

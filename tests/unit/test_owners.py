@@ -87,6 +87,8 @@ def test_statuses_are_their_strings() -> None:
         "submitted", "accepted", "waived", "withdrawn", "unrecorded")
     assert tuple(statuses.OutboxState) == (
         "pending", "claimed", "sent", "retry_wait", "dead", "unknown")
+    assert statuses.SENDABLE_STATES == ("pending", "retry_wait", "unknown")
+    assert statuses.UNDELIVERED_STATES == ("pending", "retry_wait", "claimed", "unknown")
     assert tuple(statuses.ReplyStatus) == ("done", "in_progress", "blocked", "extension")
     assert tuple(statuses.ListedStatus) == (
         "open", "overdue", "upcoming", "submitted", "accepted", "waived", "withdrawn",
