@@ -26,12 +26,13 @@ from cli.common import (
     tr,
 )
 from cli.store_cmds import print_next_steps, status_label
-from config.bootstrap import App, bootstrap
+from config.bootstrap import App, bootstrap, system_clock
 from config.settings import ConfigError, load_settings
-from core.calendar import iso, local_instant, zone
+from core.calendar import LOCAL_ZONE, iso, local_instant, zone
 from core.expand import expand
 from core.parse import load_agreement
 from core.replies import load_replies
+from core.statuses import ListedStatus, ReplyStatus
 from models.migrate import upgrade
 from models.queries import list_obligations
 from services.imports import import_agreement
@@ -41,7 +42,6 @@ from services.replies import record_reply
 EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"  # copies of shared/
 RECENT_DAYS = 30
 REPLIES = ("quang-tri-replies.yaml", "thanh-hoa-demo-replies.yaml")
-TZ = "Asia/Ho_Chi_Minh"
 
 
 class DemoClock:
@@ -65,7 +65,7 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
     replies = []
     for (agreement, _raw, _name), file in zip(agreements, REPLIES, strict=True):
         known = {o.id for o in expand(agreement, app.calendar).obligations}
-        found, problems = load_replies(read_bytes(examples / file), file, TZ, known)
+        found, problems = load_replies(read_bytes(examples / file), file, LOCAL_ZONE, known)
         if problems:
             fail(problem_lines(problems))
         replies += found
@@ -76,16 +76,16 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
     while day <= today:
         if day in starts:
             _a, raw, name = starts[day]
-            clock.at = local_instant(day, time(0, 0), TZ)
+            clock.at = local_instant(day, time(0, 0), LOCAL_ZONE)
             import_agreement(app, raw, name)
-        now = local_instant(day, time(8, 0), TZ)
+        now = local_instant(day, time(8, 0), LOCAL_ZONE)
         clock.at = now
         with app.session(write=True) as s:
             while pending and pending[0].at <= now:
                 r = pending.pop(0)
                 record_reply(s, app, obligation_key=r.obligation, status=r.status, at=r.at,
                              until=r.until, values=dict(r.values), source="demo",
-                             percent=50 if r.status == "in_progress" else None)
+                             percent=50 if r.status == ReplyStatus.IN_PROGRESS else None)
             items = tick(s, app, now)
             fired += len(items)
             if (today - day).days < RECENT_DAYS:  # the last days' messages go to the mailbox
@@ -95,20 +95,20 @@ def seed(app: App, clock: DemoClock, examples: Path, today: date) -> int:
 
 
 def show_today(app: App, today: date) -> None:
-    now = local_instant(today, time(8, 0), TZ)
+    now = local_instant(today, time(8, 0), LOCAL_ZONE)
     soon = now + timedelta(days=30)
     with app.session() as s:
-        overdue, n_overdue = list_obligations(s, at=now, status="overdue", limit=12)
-        upcoming, _ = list_obligations(s, at=now, status="upcoming", limit=500)
-        done, n_done = list_obligations(s, at=now, status="submitted", limit=8)
+        overdue, n_overdue = list_obligations(s, at=now, status=ListedStatus.OVERDUE, limit=12)
+        upcoming, _ = list_obligations(s, at=now, status=ListedStatus.UPCOMING, limit=500)
+        done, n_done = list_obligations(s, at=now, status=ListedStatus.SUBMITTED, limit=8)
     due_soon = [r for r in upcoming if r.deadline <= soon]
-    at = iso(now, TZ)
+    at = iso(now, LOCAL_ZONE)
     env = f"PHOIHOP_DATA_DIR={app.settings.data_dir} "  # the demo's own data dir
     for title, rows, total, status in (
-        (tr("Quá hạn", "Overdue"), overdue, n_overdue, "overdue"),
+        (tr("Quá hạn", "Overdue"), overdue, n_overdue, ListedStatus.OVERDUE),
         (tr("Đến hạn trong 30 ngày tới", "Due in the next 30 days"), due_soon[:12],
-         len(due_soon), "upcoming"),
-        (tr("Đã nộp", "Submitted"), done, n_done, "submitted"),
+         len(due_soon), ListedStatus.UPCOMING),
+        (tr("Đã nộp", "Submitted"), done, n_done, ListedStatus.SUBMITTED),
     ):
         table = FullTable(title=f"{title} ({len(rows)}/{total})", title_justify="left")
         for col in (tr("Hạn", "Due"), tr("Chương trình", "Agreement"), tr("Bên", "Party"),
@@ -138,7 +138,8 @@ def demo(
 ) -> None:
     """The two example agreements alive: history replayed to today, then everything started."""
     try:
-        day = date.fromisoformat(today) if today else datetime.now(zone(TZ)).date()
+        day = (date.fromisoformat(today) if today
+               else system_clock().astimezone(zone(LOCAL_ZONE)).date())
     except ValueError:
         fail(tr(f"--today: {today!r} không phải ngày viết YYYY-MM-DD",
                 f"--today: {today!r} is not a date written YYYY-MM-DD"))
@@ -150,7 +151,7 @@ def demo(
     settings = demo_settings(base)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "phoihop.db").unlink(missing_ok=True)
-    clock = DemoClock(local_instant(day, time(8, 0), TZ))
+    clock = DemoClock(local_instant(day, time(8, 0), LOCAL_ZONE))
     app = bootstrap(settings, clock=clock)
     with console.status(tr("Đang dựng dữ liệu mẫu…", "Building the demo data…")):
         fired = seed(app, clock, examples, day)

@@ -19,8 +19,9 @@ import typer
 from cli.common import console, fail, print_json, tr
 from cli.dossier_view import print_dossier
 from cli.store_cmds import store
-from core.calendar import parse_instant
+from core.calendar import instant_at
 from core.dossier import UnknownCycle
+from core.statuses import ReviewStage
 from models.ladder_state import StoredAgreementUnreadable
 from reviews import load as loader
 from reviews.chart import FontMissing
@@ -47,7 +48,7 @@ def review(
     """Rebuild a stored agreement's review dossier (DOCX, HTML, charts) from the database."""
     app = store()
     try:
-        when = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+        when = instant_at(at, app.now)
     except ValueError:
         fail(tr(f"--at: {at!r} không phải ngày giờ ISO", f"--at: {at!r} is not an ISO date-time"))
     now = app.now()  # of the read-only link (--publish)
@@ -71,7 +72,8 @@ def review(
         print_json(result.content["figures"])
         return
     print_dossier(agreement, result.content["figures"])
-    stage = tr("dự thảo", "draft") if result.stage == "draft" else tr("chính thức", "final")
+    stage = (tr("dự thảo", "draft") if result.stage == ReviewStage.DRAFT
+             else tr("chính thức", "final"))
     console.print(tr(f"Hồ sơ ({stage}):", f"Dossier ({stage}):"))
     for kind in ("docx", "html"):
         console.print(f"  {result.paths[kind]}", markup=False, highlight=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,10 +21,10 @@ from cli.common import (
     tr,
 )
 from config.bootstrap import App
-from core.calendar import iso, parse_instant, zone
+from core.calendar import LOCAL_ZONE, iso, parse_instant, zone
+from core.statuses import ListedStatus
 from models.migrate import upgrade
 from models.queries import (
-    LISTABLE,
     agreements_summary,
     count_next_steps,
     list_obligations,
@@ -35,9 +34,12 @@ from models.store import ImportRejected, RegistrationRefused
 from notifications import events
 from services.imports import import_many
 
-STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
-             "submitted": "đã nộp", "accepted": "đã chấp nhận", "waived": "được miễn",
-             "withdrawn": "đã rút", "unrecorded": "quá hạn trước khi đăng ký"}
+STATUS_VI: dict[str, str] = {
+    ListedStatus.OPEN: "đang mở", ListedStatus.OVERDUE: "quá hạn",
+    ListedStatus.UPCOMING: "sắp đến hạn",
+    ListedStatus.SUBMITTED: "đã nộp", ListedStatus.ACCEPTED: "đã chấp nhận",
+    ListedStatus.WAIVED: "được miễn", ListedStatus.WITHDRAWN: "đã rút",
+    ListedStatus.UNRECORDED: "quá hạn trước khi đăng ký"}
 
 _migrated = False
 
@@ -98,10 +100,10 @@ def import_(
                         f"--registered-at: {registered_at} is in the future. Nothing was "
                         "stored."))
             fail(tr(f"--registered-at: {exc.code} đã được đăng ký lúc "
-                    f"{iso(exc.stored, 'Asia/Ho_Chi_Minh')}; chỉ dùng cho lần nhập đầu. "
+                    f"{iso(exc.stored, LOCAL_ZONE)}; chỉ dùng cho lần nhập đầu. "
                     "Không lưu gì.",
                     f"--registered-at: {exc.code} was registered at "
-                    f"{iso(exc.stored, 'Asia/Ho_Chi_Minh')}; it applies to a first import "
+                    f"{iso(exc.stored, LOCAL_ZONE)}; it applies to a first import "
                     "only. Nothing was stored."))
     for r in results:
         if r.outcome == "unchanged":
@@ -137,20 +139,7 @@ def agreements() -> None:
     console.print(table)
 
 
-class Status(StrEnum):
-    """What `--status` takes (`open` is `overdue` and `upcoming` together)."""
-
-    open = "open"
-    overdue = "overdue"
-    upcoming = "upcoming"
-    submitted = "submitted"
-    accepted = "accepted"
-    waived = "waived"
-    withdrawn = "withdrawn"
-    unrecorded = "unrecorded"
-
-
-assert tuple(Status) == LISTABLE
+Status = ListedStatus  # what `--status` takes (`open` is `overdue` and `upcoming` together)
 TABLE_LIMIT = 200  # rows a table shows unless --limit or --all
 
 
@@ -178,7 +167,7 @@ def obligations(
     when = app.now()
     if at is not None:
         try:
-            when = parse_instant(at, "Asia/Ho_Chi_Minh")
+            when = parse_instant(at, LOCAL_ZONE)
         except ValueError:
             fail(tr(f"--at: {at!r} không phải ngày giờ ISO", f"--at: {at!r} is not an ISO "
                     "date-time"))

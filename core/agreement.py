@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, time
 
-from core.calendar import Offset
+from core.calendar import LOCAL_ZONE, Offset
+from core.statuses import LadderRecipient, Role
 
-ROLES = ("focal", "head", "coordinator")
+ROLES = tuple(Role)
 FREQUENCIES = ("year", "half-year", "quarter", "month", "once")
 INDICATOR_KINDS = ("count", "number", "percent", "text")
 ACTIONS = ("request", "remind", "escalate")
-RECIPIENTS = ("focal", "head", "convener.coordinator", "supervisor", "host")
+RECIPIENTS = tuple(LadderRecipient)
 DUE_ADJUST = ("next", "previous", "none")
 
 
@@ -91,12 +92,13 @@ DEFAULT_LADDER = Ladder(
     name="default",
     send_at=time(8, 0),
     steps=(
-        LadderStep(Offset(-30, False), "request", ("focal",)),
-        LadderStep(Offset(-7, False), "remind", ("focal",)),
-        LadderStep(Offset(0, False), "remind", ("focal",)),
-        LadderStep(Offset(3, True), "escalate", ("focal", "head")),
-        LadderStep(Offset(10, True), "escalate", ("head", "convener.coordinator")),
-        LadderStep(Offset(20, True), "escalate", ("supervisor",)),
+        LadderStep(Offset(-30, False), "request", (LadderRecipient.FOCAL,)),
+        LadderStep(Offset(-7, False), "remind", (LadderRecipient.FOCAL,)),
+        LadderStep(Offset(0, False), "remind", (LadderRecipient.FOCAL,)),
+        LadderStep(Offset(3, True), "escalate", (LadderRecipient.FOCAL, LadderRecipient.HEAD)),
+        LadderStep(Offset(10, True), "escalate", (LadderRecipient.HEAD,
+                                                  LadderRecipient.CONVENER_COORDINATOR)),
+        LadderStep(Offset(20, True), "escalate", (LadderRecipient.SUPERVISOR,)),
     ),
 )
 
@@ -113,7 +115,7 @@ class Agreement:
     commitments: tuple[Commitment, ...]
     reviews: ReviewPolicy
     ladder: Ladder
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = LOCAL_ZONE
     language: str = "vi"
     supervisor: str | None = None
     supersedes: str | None = None

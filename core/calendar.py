@@ -9,7 +9,7 @@ days such as a Saturday worked to bridge a holiday).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -26,6 +26,10 @@ OFFSET_RE = re.compile(r"^([+-]?)(\d{1,4})(d|bd)$")
 DATE_MIN = date(1900, 1, 1)
 DATE_MAX = date(9899, 12, 31)
 DATE_RANGE = "01/01/1900–31/12/9899"
+# The coordinators' zone: an agreement file's `timezone` when it names none (the spec's
+# default), and the zone of every instant the program reads or shows outside one agreement
+# (--at, --registered-at, the demo's today, the doctor's next run).
+LOCAL_ZONE = "Asia/Ho_Chi_Minh"
 
 
 class DateOutOfRange(ValueError):
@@ -168,3 +172,9 @@ def parse_instant(text: str, tz: str) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zone(tz))
     return dt
+
+
+def instant_at(at: str | None, now: Callable[[], datetime], tz: str = LOCAL_ZONE) -> datetime:
+    """The instant a command or flow acts at: `at` (an ISO date or date-time, a naive one
+    read in zone `tz`, see `parse_instant`) when given, else the clock's `now()`."""
+    return parse_instant(at, tz) if at else now()

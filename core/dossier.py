@@ -14,6 +14,7 @@ from core.calendar import WorkCalendar, end_of_day, iso
 from core.expand import Obligation, Plan, ReviewCycle
 from core.ladder import extended_due
 from core.replies import Reply
+from core.statuses import ReplyStatus
 
 STATES = ("on_time", "late", "missing", "pending")
 
@@ -43,12 +44,12 @@ def state_at(o: Obligation, replies: Sequence[Reply], at: datetime, cal: WorkCal
     """One obligation's state at `at`; `replies` are its own, in file order."""
     ordered = sorted(enumerate(replies), key=lambda ir: (ir[1].at, ir[0]))
     visible = [r for _i, r in ordered if r.at <= at]
-    done = next((r for r in visible if r.status == "done"), None)
+    done = next((r for r in visible if r.status == ReplyStatus.DONE), None)
     deadline = o.deadline
     for r in visible:  # extensions up to the done reply (file order breaks ties of time)
         if r is done:
             break
-        if r.status == "extension" and r.until is not None:
+        if r.status == ReplyStatus.EXTENSION and r.until is not None:
             deadline = end_of_day(extended_due(r.until, cal, due_adjust), tz)
     if done is not None:
         state = "on_time" if done.at < deadline else "late"

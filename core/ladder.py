@@ -16,6 +16,7 @@ from core.agreement import Agreement, Contact, Ladder, LadderStep
 from core.calendar import Offset, WorkCalendar, iso, local_instant, zone
 from core.expand import Obligation, Plan
 from core.replies import Reply
+from core.statuses import Audience, LadderRecipient, ReplyStatus, Role
 
 C = TypeVar("C")
 
@@ -127,9 +128,10 @@ def reach_with(to: Iterable[str], party: str, kind: str, convener: str,
     them (the database's contact rows, for instance), in their party's order."""
     out: list[tuple[str, C]] = []
     rungs: dict[str, tuple[str | None, str | None]] = {
-        "focal": (party, "focal"), "head": (party, "head"),
-        "convener.coordinator": (convener, "coordinator"), "supervisor": (supervisor, None),
-        "host": (host if kind == "review" else None, "focal")}
+        LadderRecipient.FOCAL: (party, Role.FOCAL), LadderRecipient.HEAD: (party, Role.HEAD),
+        LadderRecipient.CONVENER_COORDINATOR: (convener, Role.COORDINATOR),
+        LadderRecipient.SUPERVISOR: (supervisor, None),
+        LadderRecipient.HOST: (host if kind == "review" else None, Role.FOCAL)}
     for who in to:
         party_id, role = rungs.get(who, (None, None))
         if party_id:
@@ -138,15 +140,15 @@ def reach_with(to: Iterable[str], party: str, kind: str, convener: str,
 
 
 def audience(role: str, party: str, obligation_party: str, convener: str,
-             supervisor: str | None) -> str:
+             supervisor: str | None) -> Audience:
     """Which rung's wording a recipient gets: focal, head, coordinator, supervisor, host."""
-    if party == obligation_party and role in ("focal", "head"):
-        return role
-    if party == convener and role == "coordinator":
-        return "coordinator"
+    if party == obligation_party and role in (Role.FOCAL, Role.HEAD):
+        return Audience(role)
+    if party == convener and role == Role.COORDINATOR:
+        return Audience.COORDINATOR
     if party == supervisor:
-        return "supervisor"
-    return "host"
+        return Audience.SUPERVISOR
+    return Audience.HOST
 
 
 def labels(reached: Iterable[tuple[str, Contact]]) -> list[str]:
@@ -256,9 +258,9 @@ def apply_reply(track: _Track | None, reply: Reply, cal: WorkCalendar, a: Agreem
                 ) -> None:
     if track is None:
         return
-    if reply.status == "done":
+    if reply.status == ReplyStatus.DONE:
         track.closed = True
-    elif reply.status == "extension" and reply.until is not None:
+    elif reply.status == ReplyStatus.EXTENSION and reply.until is not None:
         track.due = extended_due(reply.until, cal, a.due_adjust)
         track.times = fire_times(a.ladder, track.due, cal, tz)
 

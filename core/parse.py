@@ -33,8 +33,9 @@ from core.agreement import (
     ReportDuty,
     ReviewPolicy,
 )
-from core.calendar import DateOutOfRange, Offset, WorkCalendar, check_day
+from core.calendar import LOCAL_ZONE, DateOutOfRange, Offset, WorkCalendar, check_day
 from core.problems import Say, Text, out_of_range
+from core.statuses import Role
 from core.yamlnodes import Problem, Problems, compose, entries, is_null, items, text_of
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -273,7 +274,7 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
         end = r.day(period.get("end"), "period.end")
         if start and end and start > end:
             p.add(pkey, "start_after_end", start=str(start), end=str(end))
-    tz = "Asia/Ho_Chi_Minh"
+    tz = LOCAL_ZONE
     if "timezone" in top:
         t = r.text(top["timezone"], "timezone")
         if t is not None:
@@ -318,14 +319,14 @@ def _read_agreement(root: Node, r: _Reader) -> Agreement | None:
     ladder = _read_ladder(top.get("escalation"), r)
 
     conv = next((pt for pt in parties if pt.id == convener), None)
-    if conv is not None and not conv.has_role("coordinator"):
+    if conv is not None and not conv.has_role(Role.COORDINATOR):
         p.add(top["convener"][0], "convener_no_coordinator", value=convener)
     if p or None in (code, title, signed_on, start, end, convener) or not parties:
         # Without a complete agreement there is no plan; still name the parties that a
         # report duty makes owe something and that no focal contact could be asked.
         owing = {pid for c in commitments for duty in c.reports for pid in duty.owed_by}
         for pt in parties:
-            if pt.id in owing and not pt.has_role("focal"):
+            if pt.id in owing and not pt.has_role(Role.FOCAL):
                 p.add(seen_ids.get(pt.id), "no_focal", value=pt.id)
         return None
     assert code and title and signed_on and start and end and convener and reviews and ladder
@@ -741,5 +742,5 @@ def _check_duties(a: Agreement, problems: Problems, root: Node, calendar: WorkCa
             if t:
                 party_nodes[t] = found["id"][0]
     for party in a.parties:
-        if party.id in owing and not party.has_role("focal"):
+        if party.id in owing and not party.has_role(Role.FOCAL):
             problems.add(party_nodes.get(party.id), "no_focal", value=party.id)

@@ -9,9 +9,10 @@ from yaml.nodes import Node
 
 from core.calendar import DateOutOfRange, check_day, parse_instant
 from core.problems import Say, out_of_range
+from core.statuses import ReplyStatus
 from core.yamlnodes import Problem, Problems, compose, entries, items, scalar_value, text_of
 
-STATUSES = ("done", "in_progress", "blocked", "extension")
+STATUSES = tuple(ReplyStatus)
 REPLY_KEYS = {"obligation", "at", "status", "until", "values"}
 
 Value = int | float | str
@@ -85,7 +86,7 @@ def _read_reply(node: Node, p: Problems, what: Say, tz: str, known: set[str] | N
         except ValueError:
             p.add(found["until"][0], "until_not_a_date", what=what, value=t)
             ok = False
-    if status == "extension" and until is None and "until" not in found:
+    if status == ReplyStatus.EXTENSION and until is None and "until" not in found:
         p.add(node, "extension_needs_until", what=what)
         ok = False
     values: dict[str, Value] = {}

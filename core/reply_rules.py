@@ -7,6 +7,7 @@ from typing import Any
 
 from core.numbers import ValueRefused, parse_value
 from core.replies import STATUSES
+from core.statuses import ReplyStatus
 
 
 def check_values(indicators: list[dict[str, Any]], values: dict[str, Any]) -> tuple[
@@ -42,11 +43,11 @@ def field_errors(status: str, percent: int | None, reason: str | None, until: da
     errors: dict[str, str] = {}
     if status not in STATUSES:
         errors["status"] = "Trạng thái không hợp lệ / unknown status"
-    if status == "in_progress" and (percent is None or not 0 <= percent <= 100):
+    if status == ReplyStatus.IN_PROGRESS and (percent is None or not 0 <= percent <= 100):
         errors["percent"] = "Nhập tỷ lệ hoàn thành từ 0 đến 100 / give a percentage 0–100"
-    if status == "blocked" and not (reason and reason.strip()):
+    if status == ReplyStatus.BLOCKED and not (reason and reason.strip()):
         errors["reason"] = "Cho biết lý do vướng mắc / say what blocks it"
-    if status == "extension":
+    if status == ReplyStatus.EXTENSION:
         if until is None:
             errors["until"] = "Chọn ngày xin gia hạn / choose the date asked for"
         elif until <= due:

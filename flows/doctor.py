@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from config.settings import Settings
@@ -28,7 +28,6 @@ POOL = "phoihop"
 SWEEP = "sweep/sweep"
 WORKER_FRESH = timedelta(seconds=90)  # a worker heartbeats every 30 s (Prefect's default)
 ERROR_LINE = re.compile(r"\|\s*(ERROR|CRITICAL)\s*\||^(ERROR|CRITICAL):")
-TZ = "Asia/Ho_Chi_Minh"  # the coordinators' zone, for the next run's time
 # ERRORs Prefect's server logs and recovers from by itself, with what to tell the reader:
 # on SQLite, its in-memory messaging consumer's write can meet another writer's lock
 # ("database is locked" at once, not after the busy timeout, when a read transaction would
@@ -92,13 +91,15 @@ async def _sweep_next_run() -> datetime | None:
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
+    from config.bootstrap import system_clock
+
     async with get_client() as client:
         runs = await client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["sweep"])),
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
                 expected_start_time=FlowRunFilterExpectedStartTime.model_validate(
-                    {"after_": datetime.now(UTC)})),
+                    {"after_": system_clock()})),
             sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=1)
         return runs[0].expected_start_time if runs else None
 
@@ -144,6 +145,8 @@ def check_scheduler(settings: Settings, wait: float) -> Check:
 def check_worker(settings: Settings, wait: float) -> Check:
     log = settings.data_dir / "phoihop-worker-1.log"
 
+    from config.bootstrap import system_clock
+
     def probe() -> str | None:
         try:
             seen = asyncio.run(_worker_last_seen())
@@ -151,7 +154,7 @@ def check_worker(settings: Settings, wait: float) -> Check:
             return f"API: {str(exc).splitlines()[0][:160]}"
         if seen is None:
             return "no worker"
-        age = datetime.now(UTC) - seen
+        age = system_clock() - seen
         return None if age <= WORKER_FRESH else f"last seen {int(age.total_seconds())} s ago"
 
     complaint = _poll(probe, wait, every=2.0)
@@ -260,9 +263,9 @@ def run_checks(settings: Settings, wait: float = 0) -> Iterator[Check]:
 
 
 def _zone() -> tzinfo:
-    from core.calendar import zone
+    from core.calendar import LOCAL_ZONE, zone
 
-    return zone(TZ)
+    return zone(LOCAL_ZONE)  # the coordinators' zone, for the next run's time
 
 
 def summarise(lines: list[str]) -> list[str]:

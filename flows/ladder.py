@@ -19,7 +19,7 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import App, bootstrap
-from core.calendar import parse_instant, zone
+from core.calendar import LOCAL_ZONE, instant_at, zone
 from core.text import artifact_key
 from flows.late import too_late
 from flows.report import outcome, show_failures
@@ -43,11 +43,11 @@ BACKOFF = exponential_backoff(backoff_factor=5)  # transient database errors onl
 
 
 def _now(app: App, at: str | None) -> datetime:
-    return parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    return instant_at(at, app.now)
 
 
 def _day(app: App, at: str) -> str:
-    return f"{_now(app, at).astimezone(zone('Asia/Ho_Chi_Minh')):%d/%m/%Y}"
+    return f"{_now(app, at).astimezone(zone(LOCAL_ZONE)):%d/%m/%Y}"
 
 
 @task(retries=3, retry_delay_seconds=BACKOFF, retry_jitter_factor=0.5)
@@ -96,7 +96,7 @@ def publish(code: str, at: str) -> None:
 def publish_view(app: App, code: str, at: str) -> None:
     now = _now(app, at)
     title, rows = views.view_rows(app, code, now)
-    today = now.astimezone(zone("Asia/Ho_Chi_Minh")).date()
+    today = now.astimezone(zone(LOCAL_ZONE)).date()
     create_table_artifact(table_rows(rows), key=artifact_key(code, "obligations"),
                           description=f"{code}: nghĩa vụ / obligations, {today:%d/%m/%Y}")
     create_markdown_artifact(summary_markdown(code, title, today, rows),
@@ -110,9 +110,9 @@ def ladder(agreement: str, at: str | None = None) -> int | State:
 
     Its final state says what was delivered (`outcome`)."""
     logger = get_run_logger()
-    if too_late("nhắc việc", agreement):
-        return 0
     app = bootstrap()
+    if too_late("nhắc việc", agreement, app.now()):
+        return 0
     when = _now(app, at).isoformat()
     items, failures = fire_steps(when, agreement)
     show_failures(app, failures)

@@ -4,26 +4,27 @@ of a burst of stale runs each sending what was due days ago."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
-from core.calendar import zone
+from core.calendar import LOCAL_ZONE, zone
 
 LATE_AFTER = timedelta(hours=20)
 
 
-def too_late(kind: str, agreement: str) -> bool:
-    """Whether this run started far past its scheduled time (a worker paused for days,
-    then resumed); if so, say so in the log. Runs started by hand are never late."""
+def too_late(kind: str, agreement: str, now: datetime) -> bool:
+    """Whether this run, starting at `now` (the App's clock), is far past its scheduled
+    time (a worker paused for days, then resumed); if so, say so in the log. Runs started
+    by hand are never late."""
     scheduled = flow_run.scheduled_start_time
     if scheduled is None:
         return False
-    late = datetime.now(UTC) - scheduled
+    late = now - scheduled
     if late <= LATE_AFTER:
         return False
-    local = scheduled.astimezone(zone("Asia/Ho_Chi_Minh"))
+    local = scheduled.astimezone(zone(LOCAL_ZONE))
     get_run_logger().warning(
         "Bỏ qua lần chạy %s của %s lên lịch lúc %s: trễ %.1f giờ; lần quét hằng ngày sẽ làm "
         "bù một lần / skipped: %.1f hours late, the daily sweep catches up", kind, agreement,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from config.settings import SAFE_HEARTBEATS, Settings
+from core.calendar import LOCAL_ZONE
 from flows.supervise import Supervisor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,7 +308,7 @@ class LocalStack:
         self._spawn([sys.executable, "-m", "prefect", "server", "services", "start"],
                     "prefect-services.log", "Prefect services", leftovers=True)
 
-    def deploy(self, timezone: str = "Asia/Ho_Chi_Minh") -> None:
+    def deploy(self, timezone: str = LOCAL_ZONE) -> None:
         """One deployment per flow type, pulled by the process work pool."""
         from prefect import Flow
         from prefect.schedules import Cron

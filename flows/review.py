@@ -19,7 +19,8 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from config.bootstrap import bootstrap
-from core.calendar import parse_instant
+from core.calendar import LOCAL_ZONE, instant_at, parse_instant
+from core.statuses import ReviewStage
 from flows.late import too_late
 from flows.report import outcome, show_failures
 from reviews.markdown import dossier_key, dossier_markdown, dossier_tables, table_key
@@ -38,7 +39,7 @@ def run_steps(code: str, at: str) -> tuple[list[review_cycle.StepDone], isolatio
     a database error is raised, for the task's retries."""
     app = bootstrap()
     done, failure = isolation.isolated(code, "review", partial(
-        review_cycle.run_due, app, code, parse_instant(at, "Asia/Ho_Chi_Minh")))
+        review_cycle.run_due, app, code, parse_instant(at, LOCAL_ZONE)))
     return done or [], failure
 
 
@@ -50,7 +51,7 @@ def publish_dossier(done: review_cycle.StepDone) -> None:
     w = Words(content["language"], content["timezone"])
     kind = w["title_final"] if content["cycle"]["final"] else w["title_review"]
     title = f"{code}: {kind} · {w['cycle']} {done.cycle}" + (
-        f" ({w['draft']})" if content["stage"] == "draft" else "")
+        f" ({w['draft']})" if content["stage"] == ReviewStage.DRAFT else "")
     create_markdown_artifact(dossier_markdown(content), key=dossier_key(code, done.cycle),
                              description=title)
     for name, rows in dossier_tables(content).items():
@@ -78,10 +79,10 @@ def review(agreement: str, at: str | None = None) -> list[str] | State:
     tried to send failed (`flows.report.outcome`)."""
 
     logger = get_run_logger()
-    if too_late("đánh giá", agreement):
-        return []
     app = bootstrap()
-    now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    if too_late("đánh giá", agreement, app.now()):
+        return []
+    now = instant_at(at, app.now)
     done, failure = run_steps(agreement, now.isoformat())
     failures = [failure] if failure else []
     for step in done or []:

@@ -38,7 +38,7 @@ from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled, Scheduled
 
 from config.bootstrap import App, bootstrap
-from core.calendar import parse_instant
+from core.calendar import instant_at
 from models.ladder_state import upcoming_fire_times
 from services.reviews import pending
 
@@ -342,7 +342,7 @@ async def sync(at: str | None = None, horizon_days: int | None = None,
     logger = get_run_logger()
     app = bootstrap()
     en = app.settings.language == "en"  # the coordinator's language (setting `language`)
-    now = parse_instant(at, "Asia/Ho_Chi_Minh") if at else app.now()
+    now = instant_at(at, app.now)
     agreement = agreement or None  # an automation's empty template renders ""
     planned = planned_runs(app, now, horizon_days or app.settings.horizon_days, agreement)
     bar = await acreate_progress_artifact(0.0, key="sync-progress",

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date
 
+from core.statuses import ListedStatus as S
 from core.text import cell, fenced
 from services.views import ViewRow
 
@@ -61,9 +62,9 @@ def summary_markdown(code: str, title: str, today: date, rows: Sequence[ViewRow]
              "| Bên | Đang mở | Quá hạn | Đã nộp | Đã chấp nhận |", "|---|---|---|---|---|"]
     for party in sorted(per_party):
         c = per_party[party]
-        lines.append(f"| `{party}` | {c['open'] + c['overdue']} | {c['overdue']} | "
-                     f"{c['submitted']} | {c['accepted']} |")
-    overdue = [r for r in rows if r.status == "overdue"]
+        lines.append(f"| `{party}` | {c[S.OPEN] + c[S.OVERDUE]} | {c[S.OVERDUE]} | "
+                     f"{c[S.SUBMITTED]} | {c[S.ACCEPTED]} |")
+    overdue = [r for r in rows if r.status == S.OVERDUE]
     lines += ["", f"## Quá hạn ({len(overdue)})", ""]
     if overdue:
         text = "\n".join(f"{r.party_name}: {r.obligation} — quá hạn {r.days_overdue} ngày, "

@@ -26,6 +26,7 @@ from core.expand import Obligation as CoreObligation
 from core.expand import Plan, expand
 from core.ladder import fire_times, ladder_from_timing, next_fire
 from core.parse import ParseOptions, load_agreement
+from core.statuses import AgreementStatus, ObligationStatus
 from models.sql import chunks, insert_ignore, table
 from models.tables import Agreement, Contact, FiredStep, Obligation, Party, Review
 
@@ -100,7 +101,7 @@ def due_obligations(s: Session, now: datetime, agreement_code: str | None = None
     Set-wise, for a national sweep: two queries whatever the number of agreements."""
     o, a, f = table(Obligation).c, table(Agreement).c, table(FiredStep).c
     joined = table(Obligation).join(table(Agreement), a.id == o.agreement_id)
-    where = [o.status == "open", o.next_fire <= now]
+    where = [o.status == ObligationStatus.OPEN, o.next_fire <= now]
     if agreement_code is not None:
         where.append(a.code == agreement_code)
     query = (sa.select(o.id, o.key, o.agreement_id, o.party, o.kind, o.cycle, o.due,
@@ -122,7 +123,7 @@ def codes_due(s: Session, now: datetime) -> list[str]:
     o, a = table(Obligation).c, table(Agreement).c
     return list(s.execute(sa.select(a.code).distinct().select_from(
         table(Obligation).join(table(Agreement), a.id == o.agreement_id))
-        .where(o.status == "open", o.next_fire <= now).order_by(a.code)).scalars())
+        .where(o.status == ObligationStatus.OPEN, o.next_fire <= now).order_by(a.code)).scalars())
 
 
 def record_steps(s: Session, skipped: list[dict[str, object]], fired: list[dict[str, object]]
@@ -202,7 +203,7 @@ def reschedule(s: Session, calendar: WorkCalendar, o: Obligation, agreement: Cor
     assert o.id is not None
     spent = used_steps(s, [o.id]).get(o.id, set())
     times = fire_times(agreement.ladder, o.due, calendar, agreement.timezone)
-    o.next_fire = next_fire(times, spent) if o.status == "open" else None
+    o.next_fire = next_fire(times, spent) if o.status == ObligationStatus.OPEN else None
 
 
 def upcoming_fire_times(s: Session, options: ParseOptions, now: datetime, horizon_days: int,
@@ -218,8 +219,8 @@ def upcoming_fire_times(s: Session, options: ParseOptions, now: datetime, horizo
     """
     o, a, f = table(Obligation).c, table(Agreement).c, table(FiredStep).c
     bound = now + timedelta(days=horizon_days + 2)
-    where = [a.status == "active", o.status == "open", o.next_fire.is_not(None),
-             o.next_fire < bound]
+    where = [a.status == AgreementStatus.ACTIVE, o.status == ObligationStatus.OPEN,
+             o.next_fire.is_not(None), o.next_fire < bound]
     if agreement_code is not None:
         where.append(a.code == agreement_code)
     joined = table(Obligation).join(table(Agreement), a.id == o.agreement_id)
@@ -233,7 +234,7 @@ def upcoming_fire_times(s: Session, options: ParseOptions, now: datetime, horizo
     codes = {r.code for r in rows}
     for code, timing, tz, row_id in s.execute(
             sa.select(a.code, a.timing, a.timezone, a.id).where(
-                a.code.in_(codes) if len(codes) < 900 else a.status == "active")):
+                a.code.in_(codes) if len(codes) < 900 else a.status == AgreementStatus.ACTIVE)):
         if timing is None:  # imported before timings were stored
             row = s.get(Agreement, row_id)
             assert row is not None

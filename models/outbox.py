@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.statuses import SENDABLE_STATES, UNDELIVERED_STATES, OutboxState
 from models.ladder_state import FiredItem
 from models.links import issue_many
 from models.sql import chunks, insert_ignore, table
@@ -28,7 +29,6 @@ from models.tables import Agreement, Contact, OutboxMessage
 
 CLAIM_LOCK = 0x70686F69686F70  # PostgreSQL advisory lock key of outbox claims ("phoihop")
 KEY = ("key",)
-DUE = ("pending", "retry_wait", "unknown")
 
 
 def message_id(keys: Iterable[str]) -> str:
@@ -72,7 +72,7 @@ def fired_rows(s: Session, secret_key: bytes, link_days: int, items: Sequence[Fi
                 continue
             base = dict(kind=item.action, agreement_id=item.agreement_id,
                         obligation_id=item.obligation_id, step=item.step,
-                        contact_id=r.contact_id, state="pending", attempts=0,
+                        contact_id=r.contact_id, state=OutboxState.PENDING, attempts=0,
                         next_attempt_at=now, created_at=now, subject="", body_text="",
                         context={"type": "ladder", "action": item.action,
                                  "audience": r.audience, "link_id": link_id,
@@ -113,7 +113,7 @@ def message_rows(key: str, kind: str, contact: Any, context: dict[str, Any], now
     `id`, `email` and `channels`), for a caller that knows the agreement's id and records
     several messages in one `insert_messages`."""
     base = dict(kind=kind, agreement_id=agreement_id, obligation_id=obligation_id, step=None,
-                contact_id=contact.id, state="pending", attempts=0,
+                contact_id=contact.id, state=OutboxState.PENDING, attempts=0,
                 next_attempt_at=now, created_at=now, subject="", body_text="",
                 context={**context, "type": kind})
     return rows_for(contact, key, digest or f"{kind}#{key}", base)
@@ -130,8 +130,8 @@ def insert_messages(s: Session, rows: list[dict[str, Any]]) -> int:
 def expire_leases(s: Session, now: datetime) -> int:
     t = table(OutboxMessage)
     result = s.execute(sa.update(t).where(
-        t.c.state == "claimed", t.c.lease_until < now).values(
-        state="unknown",
+        t.c.state == OutboxState.CLAIMED, t.c.lease_until < now).values(
+        state=OutboxState.UNKNOWN,
         last_error="lease expired with no recorded result: delivery unknown",
         next_attempt_at=now))
     return int(getattr(result, "rowcount", 0) or 0)
@@ -148,7 +148,7 @@ def claim(s: Session, now: datetime, worker: str, limit: int, lease_seconds: flo
         # stopped, leaving a whole wave to one sender, and two could split a digest.
         s.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
     unknown = expire_leases(s, now)
-    due = (col(OutboxMessage.state).in_(DUE), col(OutboxMessage.next_attempt_at) <= now)
+    due = (col(OutboxMessage.state).in_(SENDABLE_STATES), col(OutboxMessage.next_attempt_at) <= now)
     q = select(OutboxMessage.digest_key).where(*due).order_by(col(OutboxMessage.id)).limit(
         limit)
     digests = list(dict.fromkeys(s.exec(q)))
@@ -159,7 +159,7 @@ def claim(s: Session, now: datetime, worker: str, limit: int, lease_seconds: flo
         rows_q = rows_q.with_for_update(skip_locked=True)
     rows = list(s.exec(rows_q.order_by(col(OutboxMessage.id))))
     for r in rows:
-        r.state, r.lease_until, r.claimed_by = "claimed", lease, worker
+        r.state, r.lease_until, r.claimed_by = OutboxState.CLAIMED, lease, worker
         r.attempts += 1
         s.add(r)
     return rows, unknown
@@ -170,8 +170,8 @@ def release(s: Session, ids: list[int], worker: str, retry_at: datetime) -> int:
     not counted; how many (rows whose lease ran out belong to another sender now)."""
     t = table(OutboxMessage)
     done = s.execute(sa.update(t).where(
-        t.c.id.in_(ids), t.c.state == "claimed", t.c.claimed_by == worker,
-    ).values(state="retry_wait", attempts=t.c.attempts - 1, lease_until=None,
+        t.c.id.in_(ids), t.c.state == OutboxState.CLAIMED, t.c.claimed_by == worker,
+    ).values(state=OutboxState.RETRY_WAIT, attempts=t.c.attempts - 1, lease_until=None,
              next_attempt_at=retry_at, last_error=sa.func.coalesce(
                  t.c.last_error, "not attempted: the server took no message this round")))
     return int(getattr(done, "rowcount", 0) or 0)
@@ -189,9 +189,9 @@ def _sent_update() -> sa.Update:
     """Built once: building it cost more than running it."""
     t = table(OutboxMessage)
     return sa.update(t).where(
-        t.c.id.in_(sa.bindparam("ids", expanding=True)), t.c.state == "claimed",
+        t.c.id.in_(sa.bindparam("ids", expanding=True)), t.c.state == OutboxState.CLAIMED,
         t.c.claimed_by == sa.bindparam("worker"),
-    ).values(state="sent", sent_at=sa.bindparam("now"),
+    ).values(state=OutboxState.SENT, sent_at=sa.bindparam("now"),
              subject=sa.bindparam("subject"), lease_until=None)
 
 
@@ -199,7 +199,7 @@ def held(s: Session, row_id: int | None, worker: str) -> OutboxMessage | None:
     """The row, if this worker still holds its claim (else its lease ran out and another
     sender owns it now)."""
     row = s.get(OutboxMessage, row_id)
-    if row is None or row.state != "claimed" or row.claimed_by != worker:
+    if row is None or row.state != OutboxState.CLAIMED or row.claimed_by != worker:
         return None
     return row
 
@@ -208,7 +208,7 @@ def last_lease(s: Session) -> datetime | None:
     """When the last claim held by any sender runs out (None: nothing is claimed)."""
     t = table(OutboxMessage)
     last: datetime | None = s.execute(sa.select(sa.func.max(t.c.lease_until)).where(
-        t.c.state == "claimed")).scalar()
+        t.c.state == OutboxState.CLAIMED)).scalar()
     return last
 
 
@@ -216,4 +216,4 @@ def waiting_count(s: Session) -> int:
     """Rows not delivered yet and not given up: what a later send round will still try."""
     t = table(OutboxMessage)
     return int(s.execute(sa.select(sa.func.count()).select_from(t).where(
-        t.c.state.in_(("pending", "retry_wait", "claimed", "unknown")))).scalar_one())
+        t.c.state.in_(UNDELIVERED_STATES))).scalar_one())

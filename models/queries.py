@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.statuses import ListedStatus, ObligationStatus, Role
 from models.sql import table
 from models.tables import Agreement, Contact, Obligation, Party
 
-LISTABLE = ("open", "overdue", "upcoming", "submitted", "accepted", "waived", "withdrawn",
-            "unrecorded")
+LISTABLE = tuple(ListedStatus)
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class ObligationRow:
     def shown_status(self, at: datetime) -> str:
         """The status `--status` filters by: an open obligation is `overdue` or `upcoming`
         at `at` (the filter `open` takes both)."""
-        if self.status == "open":
-            return "overdue" if self.deadline <= at else "upcoming"
+        if self.status == ObligationStatus.OPEN:
+            return ListedStatus.OVERDUE if self.deadline <= at else ListedStatus.UPCOMING
         return self.status
 
 
@@ -53,10 +53,10 @@ def _filtered(agreement: str | None, party: str | None, status: str | None,
         q = q.where(col(Agreement.code) == agreement)
     if party:
         q = q.where(col(Obligation.party) == party)
-    if status == "overdue":
-        q = q.where(col(Obligation.status) == "open", col(Obligation.deadline) <= at)
-    elif status == "upcoming":
-        q = q.where(col(Obligation.status) == "open", col(Obligation.deadline) > at)
+    if status == ListedStatus.OVERDUE:
+        q = q.where(col(Obligation.status) == ObligationStatus.OPEN, col(Obligation.deadline) <= at)
+    elif status == ListedStatus.UPCOMING:
+        q = q.where(col(Obligation.status) == ObligationStatus.OPEN, col(Obligation.deadline) > at)
     elif status:
         q = q.where(col(Obligation.status) == status)
     return q
@@ -77,7 +77,7 @@ def list_obligations(s: Session, *, at: datetime, agreement: str | None = None,
 
 def overdue_at(s: Session, at: datetime, limit: int = 100, offset: int = 0
                ) -> tuple[list[ObligationRow], int]:
-    return list_obligations(s, at=at, status="overdue", limit=limit, offset=offset)
+    return list_obligations(s, at=at, status=ListedStatus.OVERDUE, limit=limit, offset=offset)
 
 
 @dataclass(frozen=True)
@@ -99,13 +99,13 @@ def agreements_summary(s: Session, at: datetime) -> list[AgreementSummary]:
     parties: dict[int | None, int] = {r[0]: r[1] for r in s.execute(
         select(Party.agreement_id, sa.func.count()).where(
             col(Party.active), ~col(Party.observer)).group_by(col(Party.agreement_id)))}
-    is_open = col(Obligation.status) == "open"
+    is_open = col(Obligation.status) == ObligationStatus.OPEN
     counts = {r[0]: r[1:] for r in s.execute(select(
         Obligation.agreement_id,
         sa.func.sum(sa.case((is_open, 1), else_=0)),
         sa.func.sum(sa.case((sa.and_(is_open, col(Obligation.deadline) <= at), 1), else_=0)),
-        sa.func.sum(sa.case((col(Obligation.status).in_(("submitted", "accepted")), 1),
-                            else_=0)),
+        sa.func.sum(sa.case((col(Obligation.status).in_(
+            (ObligationStatus.SUBMITTED, ObligationStatus.ACCEPTED)), 1), else_=0)),
     ).group_by(col(Obligation.agreement_id))).all()}
     out = []
     for a in s.exec(select(Agreement).order_by(col(Agreement.code))):
@@ -132,7 +132,8 @@ def next_steps(s: Session, after: datetime, limit: int = 20) -> list[NextStep]:
                           Obligation.next_fire, Obligation.last_step, Agreement.timezone]
     rows = s.execute(sa.select(*columns)
                      .join(Agreement, col(Agreement.id) == Obligation.agreement_id)
-                     .where(col(Obligation.status) == "open", col(Obligation.next_fire) >= after)
+                     .where(col(Obligation.status) == ObligationStatus.OPEN,
+                            col(Obligation.next_fire) >= after)
                      .order_by(col(Obligation.next_fire), col(Obligation.key)).limit(limit)).all()
     return [NextStep(*r) for r in rows]
 
@@ -140,7 +141,8 @@ def next_steps(s: Session, after: datetime, limit: int = 20) -> list[NextStep]:
 def count_next_steps(s: Session, after: datetime) -> int:
     """How many open obligations have a step still to send at or after `after`."""
     return int(s.execute(sa.select(sa.func.count()).select_from(Obligation).where(
-        col(Obligation.status) == "open", col(Obligation.next_fire) >= after)).scalar_one())
+        col(Obligation.status) == ObligationStatus.OPEN,
+        col(Obligation.next_fire) >= after)).scalar_one())
 
 
 def coordinators(s: Session, agreement_id: int) -> list[Any]:
@@ -155,4 +157,4 @@ def _coordinators_query() -> sa.Select[Any]:
     return (sa.select(c.c.id, c.c.email, c.c.channels)
             .select_from(c.join(p, p.c.id == c.c.party_id).join(a, a.c.id == p.c.agreement_id))
             .where(a.c.id == sa.bindparam("agreement"), p.c.key == a.c.convener, p.c.active,
-                   c.c.role == "coordinator", c.c.active).order_by(c.c.id))
+                   c.c.role == Role.COORDINATOR, c.c.active).order_by(c.c.id))

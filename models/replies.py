@@ -18,6 +18,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
+from core.statuses import ReplyStatus
 from models.sql import table
 from models.tables import Agreement, Commitment, Obligation, Reply
 
@@ -69,14 +70,14 @@ def insert(s: Session, fields: dict[str, Any], status_after: str | None) -> Repl
 def extension_requests(s: Session, obligation_id: int | None) -> list[Reply]:
     """The obligation's extension requests, oldest first."""
     return list(s.exec(select(Reply).where(Reply.obligation_id == obligation_id,
-                                           Reply.status == "extension")
+                                           Reply.status == ReplyStatus.EXTENSION)
                        .order_by(col(Reply.version))))
 
 
 def newer_submission(s: Session, obligation_id: int | None, version: int) -> bool:
     """Whether a `done` reply newer than `version` was recorded."""
     return s.exec(select(Reply.id).where(Reply.obligation_id == obligation_id,
-                                         Reply.status == "done",
+                                         Reply.status == ReplyStatus.DONE,
                                          col(Reply.version) > version)).first() is not None
 
 

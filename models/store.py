@@ -29,6 +29,7 @@ from core.agreement import Agreement as CoreAgreement
 from core.calendar import WorkCalendar, end_of_day
 from core.expand import Plan
 from core.ladder import fire_times, next_fire, timing
+from core.statuses import Decision, ObligationStatus, ReplyStatus, ReviewStage
 from core.yamlnodes import Problem
 from models.ladder_state import used_steps
 from models.sql import chunks
@@ -198,7 +199,8 @@ def _store_reviews(s: Session, agreement_id: int, plan: Plan) -> None:
     if not existing:
         s.execute(sa.insert(Review), [dict(
             agreement_id=agreement_id, cycle=c.cycle, covers_start=c.start, covers_end=c.end,
-            meeting=c.meeting, host=c.host, final=c.final, skipped=c.skipped, stage="planned")
+            meeting=c.meeting, host=c.host, final=c.final, skipped=c.skipped,
+            stage=ReviewStage.PLANNED)
             for c in plan.reviews])
         return
     for cycle in plan.reviews:
@@ -223,7 +225,7 @@ def _store_obligations(s: Session, cal: WorkCalendar, agreement_id: int, item: P
         .where(col(Obligation.agreement_id) == agreement_id)).all()}
     used = used_steps(s, [r.id for r in existing.values()]) if existing else {}
     extended = _extended(s, [r.id for r in existing.values()]) if existing else set()
-    withdrawn = [r for r in existing.values() if r.status == "withdrawn"]
+    withdrawn = [r for r in existing.values() if r.status == ObligationStatus.WITHDRAWN]
     answered = _answered(s, [r.id for r in withdrawn])
     # an obligation stored by the first import counts from the agreement's registration
     # (which `registered_at` may set before the import itself)
@@ -245,18 +247,20 @@ def _store_obligations(s: Session, cal: WorkCalendar, agreement_id: int, item: P
             new_rows.append(dict(
                 key=o.id, agreement_id=agreement_id, commitment=o.commitment, party=o.party,
                 label=o.label, kind=o.kind, cycle=o.cycle, planned_due=o.due, due=o.due,
-                deadline=o.deadline, status="unrecorded" if unrecorded else "open",
+                deadline=o.deadline,
+                status=ObligationStatus.UNRECORDED if unrecorded else ObligationStatus.OPEN,
                 next_fire=None if unrecorded else
                 next_fire(fire_times(a.ladder, o.due, cal, a.timezone), ()),
                 last_step=None, created_at=now, updated_at=now))
             continue
         status = old.status
-        if old.status == "withdrawn":
+        if old.status == ObligationStatus.WITHDRAWN:
             # restored: what its replies made it; else what it was when first stored
             # (unrecorded if its deadline had passed then: nobody was ever asked for it)
             first = _registered.get(old.id, old.created_at)
-            status = answered.get(old.id, "unrecorded" if o.deadline <= first else "open")
-        if old.planned_due == o.due and old.status != "withdrawn":
+            status = answered.get(old.id, ObligationStatus.UNRECORDED if o.deadline <= first
+                                    else ObligationStatus.OPEN)
+        if old.planned_due == o.due and old.status != ObligationStatus.WITHDRAWN:
             continue
         due = old.due if old.id in extended else o.due
         times = fire_times(a.ladder, due, cal, a.timezone)
@@ -264,13 +268,15 @@ def _store_obligations(s: Session, cal: WorkCalendar, agreement_id: int, item: P
             b_id=old.id, planned_due=o.due, due=due,
             deadline=o.deadline if due == o.due else end_of_day(due, a.timezone),
             status=status, updated_at=now,
-            next_fire=next_fire(times, used.get(old.id, set())) if status == "open" else None))
+            next_fire=(next_fire(times, used.get(old.id, set()))
+                       if status == ObligationStatus.OPEN else None)))
         result.updated += 1
     for gone in existing.values():
-        if gone.status != "withdrawn":
+        if gone.status != ObligationStatus.WITHDRAWN:
             updates.append(dict(b_id=gone.id, planned_due=gone.planned_due, due=gone.due,
                                 deadline=end_of_day(gone.due, a.timezone),
-                                status="withdrawn", next_fire=None, updated_at=now))
+                                status=ObligationStatus.WITHDRAWN, next_fire=None,
+                                updated_at=now))
             result.withdrawn += 1
     if new_rows:
         s.execute(sa.insert(table), new_rows)
@@ -294,8 +300,14 @@ def _extended(s: Session, ids: list[int]) -> set[int]:
     out: set[int] = set()
     for chunk in chunks(ids):
         out.update(s.execute(select(Reply.obligation_id).where(
-            col(Reply.obligation_id).in_(chunk), Reply.status == "extension")).scalars())
+            col(Reply.obligation_id).in_(chunk),
+            Reply.status == ReplyStatus.EXTENSION)).scalars())
     return out
+
+
+# What a coordinator's decision on a `done` reply makes its obligation (none yet: submitted).
+AFTER_DECISION = {Decision.ACCEPTED: ObligationStatus.ACCEPTED,
+                  Decision.RETURNED: ObligationStatus.OPEN}
 
 
 def _answered(s: Session, ids: list[int]) -> dict[int, str]:
@@ -304,7 +316,7 @@ def _answered(s: Session, ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for chunk in chunks(ids):
         for oid, decision in s.execute(select(Reply.obligation_id, Reply.decision).where(
-                col(Reply.obligation_id).in_(chunk), Reply.status == "done")
+                col(Reply.obligation_id).in_(chunk), Reply.status == ReplyStatus.DONE)
                 .order_by(col(Reply.version))):
-            out[oid] = {"accepted": "accepted", "returned": "open"}.get(decision, "submitted")
-    return {oid: status for oid, status in out.items() if status != "open"}
+            out[oid] = AFTER_DECISION.get(decision, ObligationStatus.SUBMITTED)
+    return {oid: status for oid, status in out.items() if status != ObligationStatus.OPEN}

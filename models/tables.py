@@ -15,6 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from core.calendar import LOCAL_ZONE
+from core.statuses import AgreementStatus, ObligationStatus, OutboxState, ReviewStage
+
 
 class NaiveDatetimeError(ValueError):
     pass
@@ -57,7 +60,7 @@ class Agreement(SQLModel, table=True):
     signed_on: date
     period_start: date
     period_end: date
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = LOCAL_ZONE
     language: str = "vi"
     convener: str
     supervisor: str | None = None
@@ -66,7 +69,7 @@ class Agreement(SQLModel, table=True):
     source_name: str = ""
     source_hash: str = Field(max_length=64)
     revision: int = 1  # 1 on first import, +1 on every amendment
-    status: str = "active"  # active | ended
+    status: str = AgreementStatus.ACTIVE  # core.statuses.AgreementStatus
     # the resolved ladder's timing as imported ({"send_at", "steps"}): sync plans from it
     timing: dict[str, Any] | None = _json(default=None)
     registered_at: datetime = _instant()
@@ -88,7 +91,7 @@ class Contact(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     party_id: int = Field(foreign_key="party.id", index=True)
     name: str
-    role: str  # focal | head | coordinator
+    role: str  # core.statuses.Role
     email: str | None = None
     phone: str | None = None
     channels: list[str] = _json(default_factory=list)
@@ -108,10 +111,6 @@ class Commitment(SQLModel, table=True):
     active: bool = True
 
 
-OBLIGATION_STATUSES = ("open", "submitted", "accepted", "waived", "withdrawn", "unrecorded")
-CLOSED_STATUSES = ("submitted", "accepted", "waived", "withdrawn", "unrecorded")
-
-
 class Obligation(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_obligation_status_next_fire", "status", "next_fire"),
@@ -128,7 +127,7 @@ class Obligation(SQLModel, table=True):
     planned_due: date  # as `plan` prints it
     due: date  # after extensions
     deadline: datetime = _instant()
-    status: str = "open"
+    status: str = ObligationStatus.OPEN  # core.statuses.ObligationStatus
     next_fire: datetime | None = _instant(default=None)  # None: nothing left to fire
     last_step: int | None = None  # highest rung fired
     created_at: datetime = _instant()
@@ -143,7 +142,7 @@ class Reply(SQLModel, table=True):
     obligation_id: int = Field(foreign_key="obligation.id", index=True)
     version: int
     submission: str | None = Field(default=None, unique=True, max_length=64)  # form nonce
-    status: str  # done | in_progress | blocked | extension
+    status: str  # core.statuses.ReplyStatus
     percent: int | None = None
     reason: str | None = None
     until: date | None = None
@@ -156,7 +155,7 @@ class Reply(SQLModel, table=True):
     attachment_type: str | None = None
     source: str = "portal"  # portal | cli | import
     recorded_at: datetime = _instant()
-    decision: str | None = None  # None | accepted | returned (coordinator review)
+    decision: str | None = None  # None or core.statuses.Decision (a coordinator's)
     decision_comment: str | None = None
     decided_at: datetime | None = _instant(default=None)
 
@@ -168,13 +167,10 @@ class FiredStep(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     obligation_id: int = Field(foreign_key="obligation.id", index=True)
     step: int
-    outcome: str  # fired | skipped
+    outcome: str  # core.statuses.StepOutcome
     due_at: datetime = _instant()  # when the step was timed to fire
     recorded_at: datetime = _instant()  # the tick that recorded it
     flow_run: str | None = None
-
-
-OUTBOX_STATES = ("pending", "claimed", "sent", "retry_wait", "dead", "unknown")
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -195,7 +191,7 @@ class OutboxMessage(SQLModel, table=True):
     body_html: str | None = None
     context: dict[str, Any] = _json(default_factory=dict)  # what renders the message
     message_id: str = Field(max_length=300)  # deterministic, from the key
-    state: str = "pending"
+    state: str = OutboxState.PENDING  # core.statuses.OutboxState
     attempts: int = 0
     next_attempt_at: datetime = _instant()
     lease_until: datetime | None = _instant(default=None)
@@ -235,6 +231,6 @@ class Review(SQLModel, table=True):
     host: str
     final: bool = False
     skipped: bool = False
-    stage: str = "planned"  # planned | host_notified | draft | final | closed
+    stage: str = ReviewStage.PLANNED  # core.statuses.ReviewStage
     dossier: dict[str, Any] | None = _json(default=None)
     assembled_at: datetime | None = _instant(default=None)

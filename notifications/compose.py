@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from core.calendar import zone
 from core.policy import Policy
+from core.statuses import Audience, ObligationStatus
 from models.links import token_for, token_of
 from models.outbox import message_id
 from models.sql import table as _table
@@ -98,8 +99,8 @@ def _items(s: Session, secret_key: bytes, policy: Policy, group: list[OutboxMess
             "days_text": days_text(f.due, _local_date(now, f.timezone), language),
             "link": policy.link_url("r", token_for(secret_key, f.nonce)), "outstanding": [],
         }
-        if audience in ("head", "coordinator", "supervisor"):
-            scope = (f.agreement_id, f.party if audience == "head" else None)
+        if audience in (Audience.HEAD, Audience.COORDINATOR, Audience.SUPERVISOR):
+            scope = (f.agreement_id, f.party if audience == Audience.HEAD else None)
             if scope not in outstanding:
                 outstanding[scope] = _outstanding(s, *scope, f.timezone, now, language)
             item["outstanding"] = outstanding[scope]
@@ -138,8 +139,8 @@ def _outstanding_query(one_party: bool) -> sa.Select[Any]:
     joined, names = _with_names(o, o)
     query = (sa.select(o.c.party, o.c.commitment, o.c.label, o.c.deadline, *names)
              .select_from(joined)
-             .where(o.c.agreement_id == sa.bindparam("agreement"), o.c.status == "open",
-                    o.c.deadline <= sa.bindparam("now")))
+             .where(o.c.agreement_id == sa.bindparam("agreement"),
+                    o.c.status == ObligationStatus.OPEN, o.c.deadline <= sa.bindparam("now")))
     if one_party:
         query = query.where(o.c.party == sa.bindparam("party"))
     return query.order_by(o.c.deadline, o.c.key).limit(20)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.policy import Policy
+from core.statuses import OutboxState
 from models import outbox
 from models.queries import coordinators
 from models.sql import UnitOfWork
@@ -135,12 +136,12 @@ def _send_group(shell: Sending, now: datetime, worker: str, group: list[OutboxMe
                 row.attempts -= 1  # and never a reason to give its recipient up
             if not error.unreachable and (error.permanent
                                           or row.attempts >= shell.policy.send_retries):
-                row.state, row.last_error = "dead", str(error)[:500]
+                row.state, row.last_error = OutboxState.DEAD, str(error)[:500]
                 report.dead += 1
                 if not broken:
                     report_undeliverable(s, row, now)
             else:
-                row.state, row.last_error = "retry_wait", str(error)[:500]
+                row.state, row.last_error = OutboxState.RETRY_WAIT, str(error)[:500]
                 row.next_attempt_at = now + backoff(row.attempts)
                 report.retried += 1
             s.add(row)

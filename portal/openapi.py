@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.statuses import ReplyStatus
 from portal import uploads
 
 PAGE: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
@@ -35,7 +36,7 @@ _FORM_TOKEN = {"csrf": {"type": "string", "description": "The page form's hidden
                "form_nonce": {"type": "string", "description": "The page form's hidden "
                               "field; the same form sent again returns what it recorded"}}
 _REPLY_FIELDS: dict[str, Any] = {
-    "status": {"type": "string", "enum": ["done", "in_progress", "blocked", "extension"]},
+    "status": {"type": "string", "enum": list(ReplyStatus)},
     "percent": {"type": "string", "description": "A whole number 0–100; required with "
                 "in_progress"},
     "until": {"type": "string", "description": "yyyy-mm-dd, after the current due date; "

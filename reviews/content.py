@@ -22,6 +22,7 @@ from core.calendar import WorkCalendar, iso, zone
 from core.dossier import ObligationState, cycle_states, figures, state_at
 from core.expand import Obligation, Plan, ReviewCycle, review_report_due
 from core.replies import Reply
+from core.statuses import ObligationStatus, ReplyStatus, ReviewStage
 from reviews.schedule import milestones
 
 VERSION = 1
@@ -53,7 +54,7 @@ class Withdrawn:
 
 
 def build(plan: Plan, k: int, at: datetime, replies: Sequence[Reply], cal: WorkCalendar, *,
-          stage: str = "draft", assembled_at: datetime | None = None,
+          stage: str = ReviewStage.DRAFT, assembled_at: datetime | None = None,
           statuses: Mapping[str, str] | None = None, withdrawn: Sequence[Withdrawn] = ()
           ) -> dict[str, Any]:
     """The dossier of cycle `k` as it stands at `at` (raises core.dossier.UnknownCycle)."""
@@ -72,8 +73,9 @@ def build(plan: Plan, k: int, at: datetime, replies: Sequence[Reply], cal: WorkC
     reviews = [s for s in states if s.obligation.kind == "review"]
     out_withdrawn = [w for w in withdrawn if _in_cycle(w, cycle)]
     summary = dict(fig["totals"])
-    summary["waived"] = sum(statuses.get(s.obligation.id) == "waived" for s in states)
-    summary["unrecorded"] = sum(statuses.get(s.obligation.id) == "unrecorded" for s in states)
+    noted = [statuses.get(s.obligation.id) for s in states]
+    summary["waived"] = noted.count(ObligationStatus.WAIVED)
+    summary["unrecorded"] = noted.count(ObligationStatus.UNRECORDED)
     summary["withdrawn"] = len(out_withdrawn)
     names = {p.id: {"name": p.name, "short": p.short or p.name}
              for p in (*a.parties, *a.observers)}
@@ -103,7 +105,7 @@ def build(plan: Plan, k: int, at: datetime, replies: Sequence[Reply], cal: WorkC
         "history": _history(plan, [*history, fig]),
         "outstanding": [here.outstanding(s) for s in sorted(
             states, key=lambda s: (s.deadline, s.obligation.id))
-            if s.state in OPEN_STATES and statuses.get(s.obligation.id) != "waived"],
+            if s.state in OPEN_STATES and statuses.get(s.obligation.id) != ObligationStatus.WAIVED],
         "carried_over": _carried_over(plan, k, at, replies, cal, here),
         "withdrawn": [{"obligation": w.obligation, "party": w.party, "label": w.label,
                        "commitment": w.commitment, "planned_due": w.planned_due.isoformat()}
@@ -157,7 +159,7 @@ class _Context:
 
     def blocked(self, o: Obligation) -> dict[str, Any] | None:
         seen = self.replies.get(o.id, [])
-        if not seen or seen[-1].status != "blocked":
+        if not seen or seen[-1].status != ReplyStatus.BLOCKED:
             return None
         r = seen[-1]
         return {"obligation": o.id, "party": o.party, "label": o.label,
@@ -265,7 +267,8 @@ def _carried_over(plan: Plan, k: int, at: datetime, replies: Sequence[Reply],
     closed_at = min(at, milestones(a, prev, cal).final)
     out = []
     for s in cycle_states(plan, prev, closed_at, replies, cal):
-        if s.state not in OPEN_STATES or here.statuses.get(s.obligation.id) == "waived":
+        if s.state not in OPEN_STATES \
+                or here.statuses.get(s.obligation.id) == ObligationStatus.WAIVED:
             continue
         o = s.obligation
         now = state_at(o, here.replies.get(o.id, []), at, cal, a.due_adjust, a.timezone)

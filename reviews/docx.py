@@ -31,6 +31,7 @@ from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt, RGBColor
 from lxml import etree
 
+from core.statuses import ReviewStage
 from reviews import tables
 from reviews.tables import Table, text
 from reviews.wording import Words, place_of
@@ -240,7 +241,7 @@ def _header(d: Dossier, content: dict[str, Any], assembled: date) -> None:
     w = d.w
     host = _name(content, content["cycle"]["host"], short=False)
     convener = _name(content, content["agreement"]["convener"], short=False)
-    if content["stage"] == "draft":
+    if content["stage"] == ReviewStage.DRAFT:
         d.add(para(run(w["draft"], bold=True, size=SMALL_PT), after=0))
     left = "".join([
         para(run(convener.upper(), size=SMALL_PT), align="center", after=0)

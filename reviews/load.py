@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from core.expand import Plan
 from core.parse import ParseOptions
+from core.statuses import ObligationStatus, ReviewStage
 from models.ladder_state import LoadedAgreement, load_stored
 from models.links import LinkRefused, resolve
 from models.sql import table
@@ -26,7 +27,7 @@ from reviews import content
 from reviews.content import ReplyDetail, Withdrawn
 from reviews.schedule import stage_for
 
-NOTED_STATUSES = ("waived", "unrecorded", "withdrawn")
+NOTED_STATUSES = (ObligationStatus.WAIVED, ObligationStatus.UNRECORDED, ObligationStatus.WITHDRAWN)
 
 
 class UnknownAgreement(LookupError):
@@ -80,7 +81,7 @@ def inputs(s: Session, options: ParseOptions, code: str) -> Inputs:
     for o in s.exec(select(Obligation).where(Obligation.agreement_id == row.id,
                                             col(Obligation.status).in_(NOTED_STATUSES))):
         statuses[o.key] = o.status
-        if o.status == "withdrawn":
+        if o.status == ObligationStatus.WITHDRAWN:
             withdrawn.append(Withdrawn(o.key, o.party, o.commitment, o.label, o.kind,
                                        o.planned_due, o.cycle))
     return Inputs(loaded, replies_of(s, row.id), statuses, withdrawn)
@@ -97,7 +98,8 @@ def build(s: Session, options: ParseOptions, code: str, cycle: int, at: datetime
     plan = got.plan
     if stage is None:
         review = plan.cycle(cycle)
-        stage = stage_for(plan.agreement, review, options.calendar, at) if review else "draft"
+        stage = stage_for(plan.agreement, review, options.calendar, at) if review \
+            else ReviewStage.DRAFT
     data = content.build(plan, cycle, at, got.replies, options.calendar, stage=stage,
                          assembled_at=assembled_at, statuses=got.statuses,
                          withdrawn=got.withdrawn)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.statuses import ReviewStage
 from core.text import artifact_key, cell, fenced
 from reviews.wording import Words
 
@@ -34,7 +35,7 @@ def dossier_markdown(content: dict[str, Any]) -> str:
     w = Words(content["language"], content["timezone"])
     c, names = content["cycle"], content["parties"]
     kind = w["title_final"] if c["final"] else w["title_review"]
-    stage = f" — {w['draft']}" if content["stage"] == "draft" else ""
+    stage = f" — {w['draft']}" if content["stage"] == ReviewStage.DRAFT else ""
     lines = [f"# {kind.capitalize()}: {_code(content['agreement']['code'])}, "
              f"{w['cycle'].lower()} {c['cycle']}{stage}", ""]
     cover = [content["agreement"]["title"],

@@ -14,14 +14,15 @@ from datetime import date, datetime, time, timedelta
 from core.agreement import Agreement
 from core.calendar import WorkCalendar, local_instant
 from core.expand import ReviewCycle
+from core.statuses import ReviewStage
 
 HOST_NOTICE_DAYS = 60
 DRAFT_DAYS = 7
 STEPS = ("host_notice", "draft", "final", "close")
 # Review.stage after each step; a stage never moves backwards.
-STAGE_AFTER = {"host_notice": "host_notified", "draft": "draft", "final": "final",
-               "close": "closed"}
-STAGE_ORDER = ("planned", "host_notified", "draft", "final", "closed")
+STAGE_AFTER = {"host_notice": ReviewStage.HOST_NOTIFIED, "draft": ReviewStage.DRAFT,
+               "final": ReviewStage.FINAL, "close": ReviewStage.CLOSED}
+STAGE_ORDER = tuple(ReviewStage)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def milestones_for(meeting: date, send_at: time, tz: str, cal: WorkCalendar) -> 
 
 def stage_for(a: Agreement, cycle: ReviewCycle, cal: WorkCalendar, at: datetime) -> str:
     """Which dossier stands at `at`: the final one from the meeting's milestone on."""
-    return "final" if at >= milestones(a, cycle, cal).final else "draft"
+    return ReviewStage.FINAL if at >= milestones(a, cycle, cal).final else ReviewStage.DRAFT
 
 
 def later_stage(current: str, new: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.statuses import ObligationStatus
 from reviews.wording import Words
 
 
@@ -71,7 +72,7 @@ def reports(reports: Sequence[dict[str, Any]], w: Words, n: Names) -> Table:
     rows: list[list[str | Cell]] = []
     for r in reports:
         state = w.state(r["state"])
-        if r["status"] in ("waived", "unrecorded"):
+        if r["status"] in (ObligationStatus.WAIVED, ObligationStatus.UNRECORDED):
             state += f" ({w[r['status']].lower()})"
         due = w.date(r["due"]) + (f" ({w['extended']} {w.date(r['extended_to'])})"
                                   if r["extended_to"] else "")

@@ -11,7 +11,7 @@ from functools import lru_cache
 from babel.dates import format_date
 from babel.numbers import format_percent
 
-from core.calendar import zone
+from core.calendar import LOCAL_ZONE, zone
 from core.numbers import WIDE, show_number
 from notifications.wording import period
 
@@ -124,7 +124,7 @@ WORDS: dict[str, dict[str, str]] = {
 class Words:
     """The dossier's words and formats in one language."""
 
-    def __init__(self, language: str, timezone: str = "Asia/Ho_Chi_Minh") -> None:
+    def __init__(self, language: str, timezone: str = LOCAL_ZONE) -> None:
         self.language = "en" if language == "en" else "vi"
         self.w = WORDS[self.language]
         self.tz = timezone

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from core.calendar import end_of_day
 from core.ladder import extended_due
 from core.policy import automatic_extension, why_asked
+from core.statuses import Decision, ReplyStatus, Role
 from models.ladder_state import load_stored, reschedule
 from models.links import issue, issue_for_new_reply
 from models.outbox import enqueue_message, insert_messages, message_rows
@@ -40,12 +41,12 @@ def extension_applies(s: Session, shell: Shell, o: Obligation, reply: Reply, at:
         return True
     earlier = [r for r in extension_requests(s, o.id) if r is not reply]
     for r in earlier:
-        if r.decision == "pending":
-            r.decision, r.decided_at = "superseded", at
+        if r.decision == Decision.PENDING:
+            r.decision, r.decided_at = Decision.SUPERSEDED, at
             s.add(r)
     automatic = automatic_extension(shell.policy, first=not earlier, due=o.due,
                                     until=reply.until)
-    reply.decision = "granted" if automatic else "pending"
+    reply.decision = Decision.GRANTED if automatic else Decision.PENDING
     reply.decided_at = at if automatic else None
     return automatic
 
@@ -64,21 +65,22 @@ def grant_extension(s: Session, shell: Shell, o: Obligation, until: date) -> Non
 def after_partner_reply(s: Session, shell: Shell, o: Obligation, reply: Reply, at: datetime
                         ) -> None:
     """The messages a partner's reply calls for (recorded in the outbox, once per key)."""
-    if reply.status not in ("done", "extension"):
+    if reply.status not in (ReplyStatus.DONE, ReplyStatus.EXTENSION):
         return
     s.flush()
     assert reply.id is not None and o.id is not None
     a = s.get(Agreement, o.agreement_id)
     assert a is not None
-    if reply.status == "extension" and reply.decision == "granted":
+    if reply.status == ReplyStatus.EXTENSION and reply.decision == Decision.GRANTED:
         tell_partner(s, shell, o, a, reply, at, auto=True)
         return
-    if reply.status == "extension" and reply.decision != "pending":
+    if reply.status == ReplyStatus.EXTENSION and reply.decision != Decision.PENDING:
         return
     why = None
-    if reply.status == "extension":
+    if reply.status == ReplyStatus.EXTENSION:
         why = why_asked(first=all(r.id == reply.id for r in extension_requests(s, o.id)))
-    ask_coordinators(s, shell, "submission" if reply.status == "done" else "extension_request",
+    ask_coordinators(s, shell, "submission" if reply.status == ReplyStatus.DONE
+                     else "extension_request",
                      agreement_id=a.id or 0, agreement_code=a.code, obligation_id=o.id,
                      deadline=o.deadline, reply_id=reply.id, at=at, why=why)
 
@@ -121,7 +123,7 @@ def _partners(s: Session, o: Obligation, a: Agreement, reply: Reply) -> list[Con
     if contact is not None and contact.active:
         return [contact]
     return list(s.exec(select(Contact).join(Party, col(Party.id) == Contact.party_id).where(
-        Party.agreement_id == a.id, Party.key == o.party, Contact.role == "focal",
+        Party.agreement_id == a.id, Party.key == o.party, Contact.role == Role.FOCAL,
         col(Contact.active)).order_by(col(Contact.id))))
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from core.statuses import Decision, ObligationStatus, ReplyStatus
 from models.links import Link, LinkRefused, resolve
 from models.replies import newer_submission
 from models.tables import Agreement, Obligation, Reply
@@ -21,8 +22,8 @@ from services.ports import Shell
 from services.replies import decide_reply
 
 PURPOSES = (*REVIEW, *EXTENSION)
-DECISION_OF = {"accept": "accepted", "return": "returned", "approve": "granted",
-               "deny": "denied"}
+DECISION_OF = {"accept": Decision.ACCEPTED, "return": Decision.RETURNED,
+               "approve": Decision.GRANTED, "deny": Decision.DENIED}
 
 
 class AlreadyDecided(Exception):
@@ -53,9 +54,9 @@ class Pending:
 
 def _decided(s: Session, reply: Reply, o: Obligation) -> bool:
     """Decided before, or replaced: by a newer submission, or the obligation accepted."""
-    if reply.status == "extension":
-        return reply.decision != "pending"
-    if reply.decision is not None or o.status == "accepted":
+    if reply.status == ReplyStatus.EXTENSION:
+        return reply.decision != Decision.PENDING
+    if reply.decision is not None or o.status == ObligationStatus.ACCEPTED:
         return True
     return newer_submission(s, o.id, reply.version)
 
@@ -71,8 +72,9 @@ def load(s: Session, token: str, now: datetime, lock: bool = False) -> Pending:
     o = s.exec(query.execution_options(populate_existing=True)).first()
     reply = s.exec(select(Reply).where(Reply.id == link.reply_id)
                    .execution_options(populate_existing=True)).first()
-    wanted = "done" if link.purpose in REVIEW else "extension"
-    if o is None or reply is None or o.status == "withdrawn" or reply.status != wanted \
+    wanted = ReplyStatus.DONE if link.purpose in REVIEW else ReplyStatus.EXTENSION
+    if o is None or reply is None or o.status == ObligationStatus.WITHDRAWN \
+            or reply.status != wanted \
             or reply.obligation_id != o.id:
         raise LinkRefused
     a = s.get(Agreement, o.agreement_id)

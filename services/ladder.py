@@ -15,6 +15,7 @@ from functools import partial
 from sqlmodel import Session
 
 from core.ladder import advance, fire_times, recipients
+from core.statuses import StepOutcome
 from models.ladder_state import (
     FiredItem,
     Recipient,
@@ -52,11 +53,12 @@ def tick(s: Session, shell: Shell, now: datetime, agreement_code: str | None = N
                         "last_step": moved.last_step, "updated_at": now})
         if moved.fired is None:
             continue
-        skipped_rows += [dict(obligation_id=r.id, step=i, outcome="skipped", due_at=times[i],
-                              recorded_at=now, flow_run=flow_run) for i in moved.fired.skipped]
-        fired_rows_.append(dict(obligation_id=r.id, step=moved.fired.step, outcome="fired",
-                                due_at=times[moved.fired.step], recorded_at=now,
-                                flow_run=flow_run))
+        skipped_rows += [dict(obligation_id=r.id, step=i, outcome=StepOutcome.SKIPPED,
+                              due_at=times[i], recorded_at=now, flow_run=flow_run)
+                         for i in moved.fired.skipped]
+        fired_rows_.append(dict(obligation_id=r.id, step=moved.fired.step,
+                                outcome=StepOutcome.FIRED, due_at=times[moved.fired.step],
+                                recorded_at=now, flow_run=flow_run))
         chosen.append((r, moved.fired))
     won = record_steps(s, skipped_rows, fired_rows_)
     set_next_fires(s, updates)

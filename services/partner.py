@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from core.calendar import DateOutOfRange, check_day, zone
 from core.numbers import show_number
+from core.statuses import ObligationStatus
 from models.links import LinkRefused, hash_token, resolve
 from models.outbox import insert_messages, message_rows
 from models.replies import Attachment
@@ -104,7 +105,7 @@ def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str
         raise LinkRefused
     o, a = ObligationInfo(*rest[0:9]), AgreementInfo(*rest[9:14])
     party_name, commitment_id, commitment_title, indicators_json, *who = rest[14:]
-    if o.status == "withdrawn":
+    if o.status == ObligationStatus.WITHDRAWN:
         raise LinkRefused
     contact = ContactInfo(who[0], who[1], who[2] or []) if who[0] is not None else None
     lang = language or a.language
@@ -179,7 +180,8 @@ def attachment_of(s: Session, token: str, reply_id: str, now: datetime) -> Reply
     link = resolve(s, token, now, ("reply",))
     reply = s.get(Reply, int(reply_id)) if reply_id.isdigit() and len(reply_id) < 12 else None
     o = s.get(Obligation, link.obligation_id) if link.obligation_id else None
-    if reply is None or o is None or reply.obligation_id != o.id or o.status == "withdrawn" \
+    if reply is None or o is None or reply.obligation_id != o.id \
+            or o.status == ObligationStatus.WITHDRAWN \
             or reply.attachment_path is None:
         raise LinkRefused
     return reply

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core.reply_rules import check_values, field_errors
+from core.statuses import Decision, ObligationStatus, ReplyStatus
 from models import replies as stored
 from models.ladder_state import load_stored, reschedule
 from models.replies import Attachment
@@ -29,7 +30,7 @@ from services.coordination import (
 )
 from services.ports import Shell
 
-CLOSED = ("withdrawn", "accepted", "waived")
+CLOSED = (ObligationStatus.WITHDRAWN, ObligationStatus.ACCEPTED, ObligationStatus.WAIVED)
 
 
 class ReplyInvalid(Exception):
@@ -96,15 +97,16 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
     if errors:
         raise ReplyInvalid(errors)
     fields = dict(obligation_id=o.id, version=(last or 0) + 1, status=status,
-                  percent=percent if status == "in_progress" else None,
-                  reason=reason, until=until if status == "extension" else None, values=clean,
+                  percent=percent if status == ReplyStatus.IN_PROGRESS else None,
+                  reason=reason, until=until if status == ReplyStatus.EXTENSION else None,
+                  values=clean,
                   note=note, answered_by=answered_by, contact_id=contact_id, source=source,
                   submission=submission, recorded_at=at,
                   attachment_name=attachment.name if attachment else None,
                   attachment_path=attachment.path if attachment else None,
                   attachment_type=attachment.content_type if attachment else None,
                   decision=None, decision_comment=None, decided_at=None)
-    if status == "extension":
+    if status == ReplyStatus.EXTENSION:
         row = s.get(Obligation, o.id, populate_existing=True)  # locked above
         assert row is not None
         reply = Reply(**fields)
@@ -112,8 +114,9 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
         apply_reply(s, shell, row, reply, at)
         s.flush()
         return reply, True
-    reply = stored.insert(s, fields, "submitted" if status == "done" else None)
-    if source == "portal" and status == "done":  # the coordinators review a partner's `done`
+    reply = stored.insert(s, fields,
+                          ObligationStatus.SUBMITTED if status == ReplyStatus.DONE else None)
+    if source == "portal" and status == ReplyStatus.DONE:  # coordinators review a partner's `done`
         assert reply.id is not None
         ask_coordinators(s, shell, "submission", agreement_id=o.agreement_id,
                          agreement_code=o.code, obligation_id=o.id, deadline=o.deadline,
@@ -122,9 +125,9 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
 
 
 def apply_reply(s: Session, shell: Shell, o: Obligation, reply: Reply, at: datetime) -> None:
-    if reply.status == "done":
-        o.status, o.next_fire = "submitted", None
-    elif reply.status == "extension" and reply.until is not None \
+    if reply.status == ReplyStatus.DONE:
+        o.status, o.next_fire = ObligationStatus.SUBMITTED, None
+    elif reply.status == ReplyStatus.EXTENSION and reply.until is not None \
             and extension_applies(s, shell, o, reply, at):
         grant_extension(s, shell, o, reply.until)
     o.updated_at = at
@@ -136,20 +139,21 @@ def apply_reply(s: Session, shell: Shell, o: Obligation, reply: Reply, at: datet
 def decide_reply(s: Session, shell: Shell, reply_id: int, decision: str, comment: str | None,
                  now: datetime) -> Reply:
     """A coordinator accepts a submitted reply, or returns it for revision."""
-    if decision not in ("accepted", "returned"):
+    if decision not in (Decision.ACCEPTED, Decision.RETURNED):
         raise ValueError(f"unknown decision {decision!r}")
     reply = s.get(Reply, reply_id)
     if reply is None:
         raise ReplyRefused(str(reply_id))
     o = s.get(Obligation, reply.obligation_id)
     assert o is not None
-    if reply.decision is not None or o.status in ("withdrawn", "accepted"):
+    if reply.decision is not None \
+            or o.status in (ObligationStatus.WITHDRAWN, ObligationStatus.ACCEPTED):
         raise ReplyRefused(o.key)
     reply.decision, reply.decision_comment, reply.decided_at = decision, comment, now
-    if decision == "accepted":
-        o.status, o.next_fire = "accepted", None
+    if decision == Decision.ACCEPTED:
+        o.status, o.next_fire = ObligationStatus.ACCEPTED, None
     else:
-        o.status = "open"
+        o.status = ObligationStatus.OPEN
         row = s.get(Agreement, o.agreement_id)
         assert row is not None
         reschedule(s, shell.calendar, o, load_stored(s, shell.parse_options, row).agreement)

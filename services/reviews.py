@@ -29,6 +29,7 @@ from core.agreement import DEFAULT_LADDER
 from core.calendar import local_instant
 from core.dossier import UnknownCycle
 from core.ladder import ladder_from_timing
+from core.statuses import AgreementStatus, ReviewStage, Role
 from models.ladder_state import StoredAgreementUnreadable, load_stored
 from models.links import Issued, issue
 from models.outbox import enqueue_message
@@ -85,8 +86,8 @@ def default_out_dir(shell: Shell, code: str, cycle: int) -> Path:
 def file_stem(code: str, cycle: int, stage: str, language: str = "vi") -> str:
     """The dossier's file name, in the language of the setting `language`."""
     if language == "en":
-        return f"{code}_cycle-{cycle}_{'draft' if stage == 'draft' else 'final'}"
-    return f"{code}_ky-{cycle}_{'du-thao' if stage == 'draft' else 'chinh-thuc'}"
+        return f"{code}_cycle-{cycle}_{'draft' if stage == ReviewStage.DRAFT else 'final'}"
+    return f"{code}_ky-{cycle}_{'du-thao' if stage == ReviewStage.DRAFT else 'chinh-thuc'}"
 
 
 def write_files(data: dict[str, Any], directory: Path, language: str = "vi"
@@ -136,7 +137,8 @@ def publish(s: Session, shell: Shell, assembled: Assembled, now: datetime) -> As
     assert row.id is not None
     review = loader.review_row(s, row.id, assembled.cycle)
     stored = (review.dossier or {}).get("stage") if review is not None else None
-    if review is not None and not (stored == "final" and data["stage"] == "draft"):
+    if review is not None \
+            and not (stored == ReviewStage.FINAL and data["stage"] == ReviewStage.DRAFT):
         review.dossier, review.assembled_at = data, now
         review.stage = later_stage(review.stage, data["stage"])
         s.add(review)
@@ -186,9 +188,9 @@ def _enqueue(s: Session, shell: Shell, messages: list[Outgoing], now: datetime) 
 
 
 def _audience(party: str, role: str, host: str, convener: str) -> str:
-    if party == host and role in ("focal", "head"):
+    if party == host and role in (Role.FOCAL, Role.HEAD):
         return "host"
-    return "convener" if party == convener and role == "coordinator" else "party"
+    return "convener" if party == convener and role == Role.COORDINATOR else "party"
 
 
 def _advance(s: Session, agreement_id: int, cycle: int, stage: str) -> None:
@@ -205,7 +207,7 @@ def host_notice_due(s: Session, shell: Shell, code: str, cycle: int, now: dateti
     if review is None or row.id is None:
         return False
     stored = loader.review_row(s, row.id, cycle)
-    stage = stored.stage if stored else "planned"
+    stage = stored.stage if stored else ReviewStage.PLANNED
     return "host_notice" in due_steps(got.plan.agreement, review, shell.calendar, stage, now)
 
 
@@ -213,7 +215,8 @@ def host_notice(s: Session, shell: Shell, code: str, cycle: int, now: datetime
                 ) -> list[Outgoing]:
     """The host notice: to the host's focal contact and head, the convener's coordinator
     copied. Its context says what is hosted, when, what phoihop prepares, who owes what."""
-    got, data = loader.build(s, shell.parse_options, code, cycle, now, "draft", assembled_at=now)
+    got, data = loader.build(s, shell.parse_options, code, cycle, now, ReviewStage.DRAFT,
+                             assembled_at=now)
     assert got.row.id is not None
     host, convener = data["cycle"]["host"], got.plan.agreement.convener
     names = tables.Names(data)
@@ -233,7 +236,7 @@ def host_notice(s: Session, shell: Shell, code: str, cycle: int, now: datetime
     return [Outgoing(f"host-notice#{code}#{cycle}#{contact.id}", "host_notice", contact,
                      {**context, "audience": _audience(party, contact.role, host, convener)})
             for party, contact in _contacts(s, got.row.id, [
-                (host, "focal"), (host, "head"), (convener, "coordinator")])]
+                (host, Role.FOCAL), (host, Role.HEAD), (convener, Role.COORDINATOR)])]
 
 
 def send_host_notice(s: Session, shell: Shell, code: str, cycle: int, now: datetime) -> int:
@@ -252,9 +255,10 @@ def dossier_messages(s: Session, shell: Shell, assembled: Assembled, now: dateti
     row = loader.agreement_row(s, assembled.code)
     assert row.id is not None
     host, convener = data["cycle"]["host"], data["agreement"]["convener"]
-    wanted = [(host, "focal"), (host, "head"), (convener, "coordinator")]
-    if assembled.stage == "final":
-        wanted += [(p, "focal") for p in data["signatories"]]
+    wanted: list[tuple[str, str]] = [(host, Role.FOCAL), (host, Role.HEAD),
+                                     (convener, Role.COORDINATOR)]
+    if assembled.stage == ReviewStage.FINAL:
+        wanted += [(p, Role.FOCAL) for p in data["signatories"]]
     link = dossier_link(s, shell, row.id, assembled.cycle,
                         datetime.fromisoformat(data["cycle"]["meeting"]).date(), row.timezone,
                         now)
@@ -282,7 +286,8 @@ def carry_over(s: Session, shell: Shell, code: str, cycle: int, now: datetime) -
     assert got.row.id is not None
     closed_at = min(now, milestones(got.plan.agreement, review, shell.calendar).final)
     then = content.build(got.plan, cycle, closed_at, got.replies, shell.calendar,
-                         stage="final", statuses=got.statuses, withdrawn=got.withdrawn)
+                         stage=ReviewStage.FINAL, statuses=got.statuses,
+                         withdrawn=got.withdrawn)
     _advance(s, got.row.id, cycle, STAGE_AFTER["close"])
     return CarryOver(code, cycle, [o["obligation"] for o in then["outstanding"]], then["next"])
 
@@ -306,7 +311,7 @@ def pending(s: Session, shell: Shell, until: datetime, code: str | None = None
     stored timing, so no stored file is parsed."""
     query = (select(Review, Agreement)
              .join(Agreement, col(Agreement.id) == Review.agreement_id)
-             .where(Agreement.status == "active", Review.stage != "closed",
+             .where(Agreement.status == AgreementStatus.ACTIVE, Review.stage != ReviewStage.CLOSED,
                     col(Review.skipped).is_(False),
                     Review.meeting <= until.date() + timedelta(days=HOST_NOTICE_DAYS + 1)))
     if code is not None:
@@ -350,7 +355,7 @@ def run_due(shell: Shell, code: str, now: datetime, out_dir: Path | None = None)
         if milestones(plan.agreement, review, shell.calendar).final < got.row.registered_at:
             continue
         for step in due_steps(plan.agreement, review, shell.calendar,
-                              stages.get(review.cycle, "planned"), now):
+                              stages.get(review.cycle, ReviewStage.PLANNED), now):
             done.append(run_step(shell, code, review.cycle, step, now, out_dir))
     return done
 
@@ -358,7 +363,7 @@ def run_due(shell: Shell, code: str, now: datetime, out_dir: Path | None = None)
 def run_step(shell: Shell, code: str, cycle: int, step: str, now: datetime,
              out_dir: Path | None = None) -> StepDone:
     """One step; a dossier is built in a read transaction and stored in a short write."""
-    if step in ("draft", "final"):
+    if step in (ReviewStage.DRAFT, ReviewStage.FINAL):
         with shell.session() as s:
             assembled = prepare(s, shell, code, cycle, step, now, out_dir)
         with shell.session(write=True) as s:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlmodel import col, select
 
 from core.calendar import zone
+from core.statuses import AgreementStatus, ListedStatus, ObligationStatus
 from models.tables import Agreement, Obligation, Party
 from services.ports import Shell
 
@@ -27,7 +28,7 @@ class ViewRow:
 def active_codes(shell: Shell) -> list[str]:
     """The active agreements, by code."""
     with shell.session() as s:
-        return list(s.exec(select(Agreement.code).where(Agreement.status == "active")
+        return list(s.exec(select(Agreement.code).where(Agreement.status == AgreementStatus.ACTIVE)
                            .order_by(col(Agreement.code))))
 
 
@@ -38,15 +39,15 @@ def view_rows(shell: Shell, code: str, at: datetime) -> tuple[str, list[ViewRow]
         names = {p.key: (p.short or p.name) for p in
                  s.exec(select(Party).where(Party.agreement_id == a.id))}
         obligations = s.exec(select(Obligation).where(
-            Obligation.agreement_id == a.id, col(Obligation.status) != "withdrawn")
+            Obligation.agreement_id == a.id, col(Obligation.status) != ObligationStatus.WITHDRAWN)
             .order_by(col(Obligation.deadline), col(Obligation.key))).all()
     today = at.astimezone(zone(a.timezone)).date()
     rows = []
     for o in obligations:
-        overdue = o.status == "open" and o.deadline <= at
+        overdue = o.status == ObligationStatus.OPEN and o.deadline <= at
         rows.append(ViewRow(
             party=o.party, party_name=names.get(o.party, o.party),
             obligation=o.key.removeprefix(f"{code}/"), due=o.due,
-            status="overdue" if overdue else o.status,
+            status=ListedStatus.OVERDUE if overdue else o.status,
             days_overdue=(today - o.due).days if overdue else 0, last_step=o.last_step))
     return a.title, rows

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from config.bootstrap import App
 from core.calendar import zone
+from core.statuses import Decision
 from models.links import LinkRefused
 from notifications.decision_messages import describe
 from notifications.wording import show_date
@@ -36,10 +37,11 @@ router = APIRouter()
 def _already_text(s: Session, p: Pending, lang: str) -> str:
     w = WORDS[lang]
     r = p.reply
-    if r.decision in ("accepted", "returned", "granted", "denied") and r.decided_at:
+    if r.decision in (Decision.ACCEPTED, Decision.RETURNED, Decision.GRANTED,
+                      Decision.DENIED) and r.decided_at:
         when = r.decided_at.astimezone(zone(p.agreement.timezone)).strftime("%d/%m/%Y %H:%M")
         what = w[f"already_{r.decision}"].replace("{when}", when)
-    elif r.decision == "superseded":
+    elif r.decision == Decision.SUPERSEDED:
         what = w["already_superseded"]
     else:
         what = w["already_replaced"]
