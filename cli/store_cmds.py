@@ -31,9 +31,11 @@ from models.queries import (
     list_obligations,
     next_steps,
 )
+from models.sql import rewrite_files
 from models.store import ImportRejected, RegistrationRefused
+from models.tables import Agreement, Contact, OutboxMessage
 from notifications import events
-from services.imports import import_many
+from services.imports import import_many, seal_channels
 
 STATUS_VI = {"open": "đang mở", "overdue": "quá hạn", "upcoming": "sắp đến hạn",
              "submitted": "đã nộp", "accepted": "đã chấp nhận", "waived": "được miễn",
@@ -249,11 +251,27 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database to the current schema (creates it when new)."""
+    """Migrate the database to the current schema (creates it when new), and seal the
+    inline channel URLs stored before phoihop sealed them (docs/storage.md)."""
     app = store()
     console.print(tr(f"Cơ sở dữ liệu đã ở phiên bản mới nhất: {app.settings.masked_db_url()}",
                      f"Database at the current schema: {app.settings.masked_db_url()}"),
                   markup=False)
+    done = seal_channels(app)
+    if done.rows:  # their old, readable versions leave the files too
+        rewrite_files(app.engine, (Contact, Agreement, OutboxMessage))
+        console.print(tr(
+            f"Đã niêm phong kênh ghi thẳng trong {done.contacts} đầu mối, {done.agreements} "
+            f"chương trình, {done.messages} tin nhắn",
+            f"Sealed the inline channels of {done.contacts} contacts, {done.agreements} "
+            f"agreements, {done.messages} messages"), markup=False)
+    if done.unopened:
+        console.print(tr(
+            f"{done.unopened} kênh đã niêm phong không mở được: khóa bí mật đã đổi từ khi "
+            "lưu (khôi phục khóa cũ, hoặc nhập lại chương trình đã sửa)",
+            f"{done.unopened} sealed channels cannot be opened: the secret key changed "
+            "since they were stored (restore the old key, or import the agreement amended)"),
+            markup=False)
 
 
 def register(app: typer.Typer) -> None:

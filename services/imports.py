@@ -10,7 +10,15 @@ from core.calendar import parse_instant
 from core.expand import expand
 from core.parse import ParseOptions, load_agreement
 from core.yamlnodes import Problem
-from models.store import ImportRejected, ImportResult, Parsed, RegistrationRefused, store
+from models.store import (
+    ImportRejected,
+    ImportResult,
+    Parsed,
+    RegistrationRefused,
+    Sealed,
+    seal_stored,
+    store,
+)
 from services.ports import Shell
 
 
@@ -62,10 +70,18 @@ def import_many(shell: Shell, files: Iterable[tuple[str, bytes]],
     results: list[ImportResult] = []
     with shell.session(write=True) as s:
         for item in parsed:
-            result = store(s, shell.calendar, item, now, registered[item.name])
+            result = store(s, shell.calendar, item, now, registered[item.name],
+                           secret_key=shell.secret_key)
             results.append(result)
             if progress:
                 progress(result)
     return results
 
 
+
+
+def seal_channels(shell: Shell) -> Sealed:
+    """The inline channel URLs stored before they were sealed, sealed now (once, by
+    `phoihop db upgrade`; an import seals what it stores)."""
+    with shell.session(write=True) as s:
+        return seal_stored(s, shell.secret_key)

@@ -1,16 +1,37 @@
 """Files private to phoihop's account: the data dir 0700, databases, logs, dossiers 0600,
 an existing install tightened at start; a password named in the configuration, not written
-in the agreement file, never reaches the database."""
+in the agreement file, never reaches the database; one written inline in the agreement
+file reaches it only sealed (models.sealed), and still carries the messages."""
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from datetime import date, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlmodel import select
+
+from config.bootstrap import App, bootstrap
+from core.calendar import local_instant
+from models.ladder_state import load_stored
+from models.sealed import is_sealed, unseal
+from models.tables import Agreement, Contact, OutboxMessage
+from notifications.send import send_pending
+from services.imports import import_agreement
+from services.ladder import enqueue_fired, tick
 from tests.conftest import QT
+from tests.smtp_sink import free_port
 
 PASSWORD = "S3cretPassw0rd"
 CONTACT = "{name: Lý Minh Khoa, role: focal, email: khoa.lm@sotttt.quangtri.example}"
@@ -91,3 +112,132 @@ def test_a_password_in_an_agreement_channel_is_masked_and_kept_out_by_naming_it(
     assert PASSWORD.encode() not in (data / "phoihop.db").read_bytes()
     wal = data / "phoihop.db-wal"
     assert not wal.exists() or PASSWORD.encode() not in wal.read_bytes()
+
+
+# --- an inline channel secret, sealed in the database ---------------------------------------
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+class Hook(BaseHTTPRequestHandler):
+    """An Apprise `json://` endpoint: keeps the Authorization header of every POST."""
+
+    received: list[str]
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append(self.headers.get("Authorization") or "")
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[int, list[str]]]:
+    received: list[str] = []
+    handler = type("Handler", (Hook,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], received
+    server.shutdown()
+    server.server_close()
+
+
+def inline_agreement(*urls: str) -> bytes:
+    """Quảng Trị with Khoa's channels written inline, and once in a comment."""
+    channels = ", ".join(f"'{u}'" for u in urls)
+    text = QT.read_text().replace(
+        CONTACT, "{name: Lý Minh Khoa, role: focal, email: khoa.lm@sotttt.quangtri.example, "
+                 f"channels: [{channels}]}}  # kênh cũ: {urls[0]}")
+    assert text != QT.read_text()
+    return text.encode()
+
+
+def stored_text(app: App) -> bytes:
+    """What the database holds: the SQLite file with its WAL as bytes; on PostgreSQL
+    every row of every table, as text."""
+    url = app.engine.url
+    if url.get_backend_name() == "sqlite":
+        db = Path(str(url.database))
+        return b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"))
+                        if p.exists())
+    with app.engine.connect() as c:
+        tables = sa.inspect(c).get_table_names()
+        assert {"contact", "agreement", "outboxmessage"} <= set(tables)
+        return repr([(t, [tuple(r) for r in c.execute(sa.text(f'SELECT * FROM "{t}"'))])
+                     for t in sorted(tables)]).encode()
+
+
+def fire_requests(app: App, raw: bytes, channels: int) -> Any:
+    """Imported at signing; the ten 2022-H1 requests fired on 15/06/2022, Khoa's also to
+    his `channels`."""
+    import_agreement(app, raw, "inline.yaml")
+    now = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    with app.session(write=True) as s:
+        assert enqueue_fired(s, app, tick(s, app, now), now) == 10 + channels
+    return now
+
+
+def test_an_inline_channel_secret_is_stored_sealed_and_still_delivers(mailer, clock, hook):
+    port, received = hook
+    url = f"json://khoa:{PASSWORD}@127.0.0.1:{port}/hook"
+    down = f"json://khoa:{PASSWORD}@127.0.0.1:{free_port()}/down"  # nothing listens
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    now = fire_requests(mailer, inline_agreement(url, down), 2)
+    report = send_pending(mailer, now, worker="w1")
+    assert (report.sent, report.retried, report.dead) == (11, 1, 0)  # 10 e-mails, 1 hook
+    auth = base64.b64encode(f"khoa:{PASSWORD}".encode()).decode()
+    assert received == [f"Basic {auth}"]  # the channel got the URL, opened to send
+    with mailer.session() as s:
+        contact = s.exec(select(Contact).where(Contact.name == "Lý Minh Khoa")).one()
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "apprise")).all()
+        row = s.exec(select(Agreement)).one()
+        loaded = load_stored(s, mailer.parse_options, row)  # parsed without the key
+    assert [unseal(mailer.secret_key, c) for c in contact.channels] == [url, down]
+    assert all(is_sealed(c) for c in contact.channels)
+    assert sorted(r.recipient for r in rows) == sorted(contact.channels)
+    failed = next(r for r in rows if r.state == "retry_wait")
+    assert failed.last_error and "127.0.0.1" in failed.last_error
+    assert len(loaded.plan.obligations) > 0 and "://" in row.source
+    khoa = next(c for p in loaded.agreement.parties for c in p.contacts
+                if c.name == "Lý Minh Khoa")
+    assert khoa.channels == tuple(contact.channels)
+    stored = stored_text(mailer)
+    assert b"khoa.lm@sotttt.quangtri.example" in stored  # the dump is readable text
+    assert PASSWORD.encode() not in stored
+    assert auth.encode() not in stored
+
+
+def test_a_changed_secret_key_says_so_in_one_line(app, clock, hook):
+    port, received = hook
+    url = f"json://khoa:{PASSWORD}@127.0.0.1:{port}/hook"
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    now = fire_requests(app, inline_agreement(url), 1)
+    other = bootstrap(app.settings.model_copy(update={"secret_key": SecretStr("another")}),
+                      clock=app.clock)
+    class Recording:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send(self, message: Any) -> None:
+            self.sent.append(message.to_address)
+
+        def close(self) -> None:
+            return None
+
+    email, apprise = Recording(), Recording()
+    report = send_pending(other, now, worker="w1", notifiers={"email": email,
+                                                              "apprise": apprise})
+    assert (report.sent, report.dead, apprise.sent) == (10, 1, [])
+    with other.session() as s:
+        dead = s.exec(select(OutboxMessage).where(OutboxMessage.state == "dead")).one()
+        notices = s.exec(select(OutboxMessage).where(
+            OutboxMessage.kind == "undeliverable")).all()
+    assert dead.last_error is not None and "\n" not in dead.last_error
+    assert dead.last_error.startswith("kênh gửi tin đã niêm phong không mở được")
+    assert "khóa bí mật" in dead.last_error and "changed since" in dead.last_error
+    assert notices == [] and received == []  # not the contact's fault: nobody is told
+    with other.session() as s:  # what does not send still works: the file parses
+        assert load_stored(s, other.parse_options, s.exec(select(Agreement)).one()).plan
