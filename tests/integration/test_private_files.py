@@ -23,8 +23,10 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from config.bootstrap import App, bootstrap
+from config.settings import Settings
 from core.calendar import local_instant
 from models.ladder_state import load_stored
+from models.outbox import digest_key
 from models.sealed import is_sealed, unseal
 from models.tables import Agreement, Contact, OutboxMessage
 from notifications.send import send_pending
@@ -124,7 +126,7 @@ class Hook(BaseHTTPRequestHandler):
 
     received: list[str]
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.received.append(self.headers.get("Authorization") or "")
         self.send_response(200)
@@ -168,6 +170,19 @@ def stored_text(app: App) -> bytes:
         assert {"contact", "agreement", "outboxmessage"} <= set(tables)
         return repr([(t, [tuple(r) for r in c.execute(sa.text(f'SELECT * FROM "{t}"'))])
                      for t in sorted(tables)]).encode()
+
+
+class Recording:
+    """A channel that keeps the address of each message handed to it."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message.to_address)
+
+    def close(self) -> None:
+        return None
 
 
 def fire_requests(app: App, raw: bytes, channels: int) -> Any:
@@ -217,16 +232,6 @@ def test_a_changed_secret_key_says_so_in_one_line(app, clock, hook):
     now = fire_requests(app, inline_agreement(url), 1)
     other = bootstrap(app.settings.model_copy(update={"secret_key": SecretStr("another")}),
                       clock=app.clock)
-    class Recording:
-        def __init__(self) -> None:
-            self.sent: list[str] = []
-
-        def send(self, message: Any) -> None:
-            self.sent.append(message.to_address)
-
-        def close(self) -> None:
-            return None
-
     email, apprise = Recording(), Recording()
     report = send_pending(other, now, worker="w1", notifiers={"email": email,
                                                               "apprise": apprise})
@@ -241,3 +246,62 @@ def test_a_changed_secret_key_says_so_in_one_line(app, clock, hook):
     assert notices == [] and received == []  # not the contact's fault: nobody is told
     with other.session() as s:  # what does not send still works: the file parses
         assert load_stored(s, other.parse_options, s.exec(select(Agreement)).one()).plan
+
+
+def test_db_upgrade_seals_what_was_stored_before(tmp_path: Path, clock):
+    """A database written before channels were sealed (the URL readable in the contact,
+    the stored file, the outbox rows and their digest keys): `phoihop db upgrade` seals
+    them once, and the file keeps no old copy; messages still reach the channel."""
+    data = tmp_path / "data"
+    url = f"mailto://khoa:{PASSWORD}@mail.example"
+    raw = inline_agreement(url)
+    app = bootstrap(Settings(data_dir=data), clock=clock)
+    from models.migrate import upgrade
+
+    upgrade(app.engine)
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    now = fire_requests(app, raw, 1)
+    with app.session(write=True) as s:  # as phoihop stored them before
+        contact = s.exec(select(Contact).where(Contact.name == "Lý Minh Khoa")).one()
+        contact.channels = [url]
+        row = s.exec(select(Agreement)).one()
+        row.source = raw.decode()
+        old = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "apprise")).one()
+        digest = old.digest_key.rsplit("#", 2)[0]
+        old.recipient, old.digest_key = url, f"{digest}#apprise#{url}"
+        s.add_all([contact, row, old])
+    app.engine.dispose()
+    assert PASSWORD.encode() in stored_text(app)
+
+    first = _run(data, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert "Đã niêm phong kênh ghi thẳng trong 1 đầu mối, 1 chương trình, 1 tin nhắn" \
+        in first.stdout
+    assert PASSWORD.encode() not in stored_text(app)
+    again = _run(data, "db", "upgrade")
+    assert again.returncode == 0 and "niêm phong" not in again.stdout
+    with app.session() as s:
+        contact = s.exec(select(Contact).where(Contact.name == "Lý Minh Khoa")).one()
+        row = s.exec(select(Agreement)).one()
+        msg = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "apprise")).one()
+        assert len(load_stored(s, app.parse_options, row).plan.obligations) > 0
+    assert [unseal(app.secret_key, c) for c in contact.channels] == [url]
+    assert msg.recipient == contact.channels[0]
+    assert msg.digest_key == digest_key(digest, "apprise", msg.recipient)
+    apprise = Recording()
+    send_pending(app, now, worker="w1", notifiers={"email": Recording(), "apprise": apprise})
+    assert apprise.sent == [url]  # opened for the channel
+    listed = _run(data, "agreements")
+    assert listed.returncode == 0 and PASSWORD not in listed.stdout + listed.stderr
+
+
+def test_an_inline_channel_imported_by_the_command_is_sealed_and_masked(tmp_path: Path):
+    data = tmp_path / "data"
+    inline = tmp_path / "inline.yaml"
+    inline.write_bytes(inline_agreement(f"mailto://khoa:{PASSWORD}@mail.example"))
+    shown = [_run(data, "validate", str(inline)), _run(data, "import", str(inline)),
+             _run(data, "agreements"), _run(data, "obligations", "--all")]
+    assert [r.returncode for r in shown] == [0, 0, 0, 0], shown[1].stderr
+    assert all(PASSWORD not in r.stdout + r.stderr for r in shown)
+    stored = b"".join(p.read_bytes() for p in data.glob("phoihop.db*"))
+    assert b"khoa.lm@sotttt.quangtri.example" in stored and PASSWORD.encode() not in stored
