@@ -258,13 +258,21 @@ def db_upgrade() -> None:
                      f"Database at the current schema: {app.settings.masked_db_url()}"),
                   markup=False)
     done = seal_channels(app)
-    if done.rows:  # their old, readable versions leave the files too
-        rewrite_files(app.engine, (Contact, Agreement, OutboxMessage))
+    if done.rows:
         console.print(tr(
             f"Đã niêm phong kênh ghi thẳng trong {done.contacts} đầu mối, {done.agreements} "
             f"chương trình, {done.messages} tin nhắn",
             f"Sealed the inline channels of {done.contacts} contacts, {done.agreements} "
             f"agreements, {done.messages} messages"), markup=False)
+        # their old, readable versions leave the files too
+        why = rewrite_files(app.engine, (Contact, Agreement, OutboxMessage))
+        if why is not None:
+            console.print(tr(
+                f"Chưa ghi lại được tệp cơ sở dữ liệu ({why}): bản cũ, đọc được, của các kênh "
+                "còn trong phần trống của tệp tới khi bị ghi đè; dừng phoihop rồi chạy VACUUM",
+                f"The database files could not be rewritten ({why}): the old, readable "
+                "copies of the channels stay in their free space until overwritten; stop "
+                "phoihop and run VACUUM"), markup=False)
     if done.unopened:
         console.print(tr(
             f"{done.unopened} kênh đã niêm phong không mở được: khóa bí mật đã đổi từ khi "
