@@ -78,8 +78,6 @@ def import_many(shell: Shell, files: Iterable[tuple[str, bytes]],
     return results
 
 
-
-
 def seal_channels(shell: Shell) -> Sealed:
     """The inline channel URLs stored before they were sealed, sealed now (once, by
     `phoihop db upgrade`; an import seals what it stores)."""

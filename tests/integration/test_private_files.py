@@ -28,9 +28,10 @@ from core.calendar import local_instant
 from models.ladder_state import load_stored
 from models.outbox import digest_key
 from models.sealed import is_sealed, unseal
+from models.sql import rewrite_files
 from models.tables import Agreement, Contact, OutboxMessage
 from notifications.send import send_pending
-from services.imports import import_agreement
+from services.imports import import_agreement, seal_channels
 from services.ladder import enqueue_fired, tick
 from tests.conftest import QT
 from tests.smtp_sink import free_port
@@ -246,6 +247,39 @@ def test_a_changed_secret_key_says_so_in_one_line(app, clock, hook):
     assert notices == [] and received == []  # not the contact's fault: nobody is told
     with other.session() as s:  # what does not send still works: the file parses
         assert load_stored(s, other.parse_options, s.exec(select(Agreement)).one()).plan
+    done = seal_channels(other)  # what `db upgrade` counts, and leaves as it is
+    assert (done.rows, done.unopened) == (0, 1)
+
+
+def stored_as_before(app: App, url: str, raw: bytes) -> tuple[Any, str]:
+    """The requests fired, the inline URL then written back readable where phoihop stored
+    it before sealing existed: the contact, the stored file, the outbox row and its digest
+    key. The instant, and the outbox row's digest."""
+    app.clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)  # type: ignore[attr-defined]
+    now = fire_requests(app, raw, 1)
+    with app.session(write=True) as s:
+        contact = s.exec(select(Contact).where(Contact.name == "Lý Minh Khoa")).one()
+        contact.channels = [url]
+        row = s.exec(select(Agreement)).one()
+        row.source = raw.decode()
+        old = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "apprise")).one()
+        digest = old.digest_key.rsplit("#", 2)[0]
+        old.recipient, old.digest_key = url, f"{digest}#apprise#{url}"
+        s.add_all([contact, row, old])
+    assert PASSWORD.encode() in stored_text(app)
+    return now, digest
+
+
+def test_old_rows_are_sealed_and_leave_no_copy(app, clock):
+    """On SQLite and PostgreSQL: what `db upgrade` runs (services.imports.seal_channels,
+    then the storage rewritten)."""
+    url = f"json://khoa:{PASSWORD}@127.0.0.1:9/hook"
+    stored_as_before(app, url, inline_agreement(url))
+    done = seal_channels(app)
+    assert (done.contacts, done.agreements, done.messages, done.unopened) == (1, 1, 1, 0)
+    assert rewrite_files(app.engine, (Contact, Agreement, OutboxMessage)) is None
+    assert PASSWORD.encode() not in stored_text(app)
+    assert seal_channels(app).rows == 0  # once
 
 
 def test_db_upgrade_seals_what_was_stored_before(tmp_path: Path, clock):
@@ -259,19 +293,8 @@ def test_db_upgrade_seals_what_was_stored_before(tmp_path: Path, clock):
     from models.migrate import upgrade
 
     upgrade(app.engine)
-    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
-    now = fire_requests(app, raw, 1)
-    with app.session(write=True) as s:  # as phoihop stored them before
-        contact = s.exec(select(Contact).where(Contact.name == "Lý Minh Khoa")).one()
-        contact.channels = [url]
-        row = s.exec(select(Agreement)).one()
-        row.source = raw.decode()
-        old = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "apprise")).one()
-        digest = old.digest_key.rsplit("#", 2)[0]
-        old.recipient, old.digest_key = url, f"{digest}#apprise#{url}"
-        s.add_all([contact, row, old])
+    now, digest = stored_as_before(app, url, raw)
     app.engine.dispose()
-    assert PASSWORD.encode() in stored_text(app)
 
     first = _run(data, "db", "upgrade")
     assert first.returncode == 0, first.stderr
