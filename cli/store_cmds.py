@@ -32,7 +32,7 @@ from models.queries import (
 )
 from models.store import ImportRejected, RegistrationRefused
 from notifications import events
-from services.imports import import_many
+from services.imports import import_many, seal_channels
 
 STATUS_VI: dict[str, str] = {
     ListedStatus.OPEN: "đang mở", ListedStatus.OVERDUE: "quá hạn",
@@ -238,11 +238,33 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database to the current schema (creates it when new)."""
+    """Migrate the database to the current schema (creates it when new), and seal the
+    inline channel URLs stored before phoihop sealed them (docs/storage.md)."""
     app = store()
     console.print(tr(f"Cơ sở dữ liệu đã ở phiên bản mới nhất: {app.settings.masked_db_url()}",
                      f"Database at the current schema: {app.settings.masked_db_url()}"),
                   markup=False)
+    done, why = seal_channels(app, app.engine)
+    if done.rows:
+        console.print(tr(
+            f"Đã niêm phong kênh ghi thẳng trong {done.contacts} đầu mối, {done.agreements} "
+            f"chương trình, {done.messages} tin nhắn",
+            f"Sealed the inline channels of {done.contacts} contacts, {done.agreements} "
+            f"agreements, {done.messages} messages"), markup=False)
+        if why is not None:
+            console.print(tr(
+                f"Chưa ghi lại được tệp cơ sở dữ liệu ({why}): bản cũ, đọc được, của các kênh "
+                "còn trong phần trống của tệp tới khi bị ghi đè; dừng phoihop rồi chạy VACUUM",
+                f"The database files could not be rewritten ({why}): the old, readable "
+                "copies of the channels stay in their free space until overwritten; stop "
+                "phoihop and run VACUUM"), markup=False)
+    if done.unopened:
+        console.print(tr(
+            f"{done.unopened} kênh đã niêm phong không mở được: khóa bí mật đã đổi từ khi "
+            "lưu (khôi phục khóa cũ, hoặc nhập lại chương trình đã sửa)",
+            f"{done.unopened} sealed channels cannot be opened: the secret key changed "
+            "since they were stored (restore the old key, or import the agreement amended)"),
+            markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -37,14 +37,24 @@ def message_id(keys: Iterable[str]) -> str:
 
 
 def rows_for(contact: Any, key: str, digest: str, base: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per address: the e-mail, and each Apprise channel."""
+    """One row per address: the e-mail, and each Apprise channel (as the contact stores
+    it: a name, or an inline URL sealed, models.sealed)."""
     targets: list[tuple[str, str, str]] = []
     if contact.email:
         targets.append(("email", contact.email, key))
     targets += [("apprise", ch, f"{key}#ch{i}") for i, ch in enumerate(contact.channels)]
     return [dict(base, key=k, channel=channel, recipient=recipient,
-                 message_id=message_id([k]), digest_key=f"{digest}#{channel}#{recipient}")
+                 message_id=message_id([k]), digest_key=digest_key(digest, channel, recipient))
             for channel, recipient, k in targets]
+
+
+def digest_key(digest: str, channel: str, recipient: str) -> str:
+    """What groups a tick's rows into one message: the same digest to the same address.
+    A channel is named by a hash of its stored value (an e-mail by its address), so no
+    channel URL, even sealed, is repeated in the key."""
+    if channel != "email":
+        recipient = hashlib.sha256(recipient.encode()).hexdigest()[:32]
+    return f"{digest}#{channel}#{recipient}"
 
 
 def fired_rows(s: Session, secret_key: bytes, link_days: int, items: Sequence[FiredItem],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
@@ -46,3 +47,29 @@ def _insert_ignore(dialect: str, model: Any, index: tuple[str, ...]) -> Any:
     """Built once per dialect and table (building cost as much as running it)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert(table(model)).on_conflict_do_nothing(index_elements=list(index))
+
+
+def rewrite_files(engine: sa.Engine, tables: Sequence[Any]) -> str | None:
+    """The storage of `tables` rewritten, so old versions of rows updated in place leave
+    it: SQLite keeps them in freed pages and WAL frames (the whole file is rewritten,
+    VACUUM, and the WAL emptied), PostgreSQL in dead row versions (VACUUM FULL). Not
+    inside a transaction; it locks the tables while it runs. None, or why it could not
+    (another process holding the database past the busy timeout)."""
+    try:
+        if engine.dialect.name == "sqlite":
+            raw = engine.raw_connection()
+            try:
+                con = raw.driver_connection
+                assert con is not None
+                con.execute("VACUUM")
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+            return None
+        names = ", ".join(engine.dialect.identifier_preparer.format_table(table(m))
+                          for m in tables)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM FULL {names}")
+    except (sqlite3.Error, sa.exc.DBAPIError) as exc:
+        return str(getattr(exc, "orig", exc)).splitlines()[0][:160]
+    return None

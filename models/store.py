@@ -32,6 +32,8 @@ from core.ladder import fire_times, next_fire, timing
 from core.statuses import Decision, ObligationStatus, ReplyStatus, ReviewStage
 from core.yamlnodes import Problem
 from models.ladder_state import used_steps
+from models.outbox import digest_key
+from models.sealed import SealBroken, is_inline, is_sealed, seal, seal_all, seal_source, unseal
 from models.sql import chunks
 from models.sql import table as sql_table
 from models.tables import (
@@ -39,6 +41,7 @@ from models.tables import (
     Commitment,
     Contact,
     Obligation,
+    OutboxMessage,
     Party,
     Reply,
     Review,
@@ -89,7 +92,9 @@ def source_hash(raw: bytes) -> str:
 
 
 def store(s: Session, calendar: WorkCalendar, item: Parsed, now: datetime,
-           registered_at: datetime | None = None) -> ImportResult:
+          registered_at: datetime | None = None, *, secret_key: bytes) -> ImportResult:
+    """Store one validated file; `secret_key` seals its inline channel URLs
+    (models.sealed): in its contacts' channels and where the stored file writes them."""
     a = item.agreement
     digest = source_hash(item.raw)
     row = s.exec(select(Agreement).where(Agreement.code == a.code)).first()
@@ -100,7 +105,8 @@ def store(s: Session, calendar: WorkCalendar, item: Parsed, now: datetime,
     fields: dict[str, Any] = dict(
                   title=a.title, signed_on=a.signed_on, period_start=a.start, period_end=a.end,
                   timezone=a.timezone, language=a.language, convener=a.convener,
-                  supervisor=a.supervisor, supersedes=a.supersedes, source=a.source,
+                  supervisor=a.supervisor, supersedes=a.supersedes,
+                  source=seal_source(secret_key, a.source, _inline(a)),
                   source_name=item.name, source_hash=digest, timing=timing(a.ladder),
                   updated_at=now)
     if row is None:
@@ -114,7 +120,7 @@ def store(s: Session, calendar: WorkCalendar, item: Parsed, now: datetime,
     s.add(row)
     s.flush()
     assert row.id is not None
-    _store_parties(s, row.id, a)
+    _store_parties(s, row.id, a, secret_key)
     _store_commitments(s, row.id, a)
     _store_reviews(s, row.id, item.plan)
     result = ImportResult(a.code, outcome, row.revision)
@@ -122,7 +128,14 @@ def store(s: Session, calendar: WorkCalendar, item: Parsed, now: datetime,
     return result
 
 
-def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
+def _inline(a: CoreAgreement) -> set[str]:
+    """The inline channel URLs of the file's contacts."""
+    return {ch for p in (*a.parties, *a.observers) for c in p.contacts for ch in c.channels
+            if is_inline(ch)}
+
+
+def _store_parties(s: Session, agreement_id: int, a: CoreAgreement, secret_key: bytes
+                   ) -> None:
     existing = {p.key: p for p in s.exec(select(Party).where(Party.agreement_id == agreement_id))}
     wanted = [(p, False) for p in a.parties] + [(p, True) for p in a.observers]
     if not existing:  # a new agreement: bulk statements, no ORM object per row
@@ -131,7 +144,7 @@ def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
                               observer=observer, active=True) for p, observer in wanted]
                         ).scalars().all()
         contacts = [dict(party_id=pid, name=c.name, role=c.role, email=c.email, phone=c.phone,
-                         channels=list(c.channels), active=True)
+                         channels=seal_all(secret_key, c.channels), active=True)
                     for pid, (p, _o) in zip(ids, wanted, strict=True) for c in p.contacts]
         if contacts:
             s.execute(sa.insert(Contact), contacts)
@@ -143,22 +156,31 @@ def _store_parties(s: Session, agreement_id: int, a: CoreAgreement) -> None:
         s.add(row)
         s.flush()
         assert row.id is not None
-        _store_contacts(s, row.id, party)
+        _store_contacts(s, row.id, party, secret_key)
     for gone in existing.values():
         gone.active = False
         s.add(gone)
 
 
-def _store_contacts(s: Session, party_id: int, party: Any) -> None:
-    """Contacts are matched by identity; changed ones are new rows, old ones deactivated."""
+def _store_contacts(s: Session, party_id: int, party: Any, secret_key: bytes) -> None:
+    """Contacts are matched by identity; changed ones are new rows, old ones deactivated.
+
+    Channels compare sealed (sealing is deterministic): a contact stored before channels
+    were sealed is recognised, and its channels are sealed now."""
     stored = list(s.exec(select(Contact).where(Contact.party_id == party_id)))
+    for old in stored:
+        sealed = seal_all(secret_key, old.channels)
+        if old.channels != sealed:  # stored before channels were sealed: sealed now
+            old.channels = sealed
+            s.add(old)
     by_identity = {(c.name, c.role, c.email, tuple(c.channels)): c for c in stored}
     keep: set[int] = set()
     for c in party.contacts:
-        match = by_identity.get((c.name, c.role, c.email, tuple(c.channels)))
+        channels = seal_all(secret_key, c.channels)
+        match = by_identity.get((c.name, c.role, c.email, tuple(channels)))
         if match is None:
             match = Contact(party_id=party_id, name=c.name, role=c.role, email=c.email,
-                            phone=c.phone, channels=list(c.channels))
+                            phone=c.phone, channels=channels)
         match.phone, match.active = c.phone, True
         s.add(match)
         s.flush()
@@ -320,3 +342,65 @@ def _answered(s: Session, ids: list[int]) -> dict[int, str]:
                 .order_by(col(Reply.version))):
             out[oid] = AFTER_DECISION.get(decision, ObligationStatus.SUBMITTED)
     return {oid: status for oid, status in out.items() if status != ObligationStatus.OPEN}
+
+
+@dataclass
+class Sealed:
+    """What `seal_stored` sealed (rows changed), and the sealed channels it could not open
+    (sealed under another secret key: they stay as they are)."""
+
+    contacts: int = 0
+    agreements: int = 0
+    messages: int = 0
+    unopened: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.contacts + self.agreements + self.messages
+
+
+def seal_stored(s: Session, secret_key: bytes) -> Sealed:
+    """Seal the inline channel URLs stored before they were sealed (models.sealed):
+    contacts' channels, the agreement files that write them, the outbox rows addressed to
+    them (their digest keys too). Idempotent; what is sealed already is left as it is."""
+    done = Sealed()
+    inline: dict[int, set[str]] = {}  # agreement id → its contacts' inline URLs
+    query = select(Contact, Party.agreement_id).join(Party, col(Party.id) == Contact.party_id)
+    for contact, agreement_id in s.exec(query.where(
+            sa.cast(col(Contact.channels), sa.Text).like("%://%"))):
+        for ch in contact.channels:
+            if not is_inline(ch):
+                continue
+            try:
+                inline.setdefault(agreement_id, set()).add(unseal(secret_key, ch))
+            except SealBroken:
+                done.unopened += 1
+        sealed = seal_all(secret_key, contact.channels)
+        if sealed != contact.channels:
+            contact.channels = sealed
+            s.add(contact)
+            done.contacts += 1
+    for agreement_id, urls in sorted(inline.items()):
+        row = s.get(Agreement, agreement_id)
+        if row is not None and (text := seal_source(secret_key, row.source, urls)) != row.source:
+            row.source = text
+            s.add(row)
+            done.agreements += 1
+    o = sql_table(OutboxMessage)
+    updates = []
+    for row_id, channel, recipient, digest in s.execute(
+            sa.select(o.c.id, o.c.channel, o.c.recipient, o.c.digest_key).where(
+                o.c.channel != "email", o.c.recipient.like("%://%"))):
+        if is_sealed(recipient):
+            continue
+        sealed_to = seal(secret_key, recipient)
+        suffix = f"#{channel}#{recipient}"
+        if digest and digest.endswith(suffix):  # written with the URL in it
+            digest = digest_key(digest[:-len(suffix)], channel, sealed_to)
+        updates.append(dict(b_id=row_id, b_recipient=sealed_to, b_digest=digest))
+    if updates:
+        s.execute(sa.update(o).where(o.c.id == sa.bindparam("b_id")).values(
+            recipient=sa.bindparam("b_recipient"), digest_key=sa.bindparam("b_digest")),
+            updates)
+    done.messages = len(updates)
+    return done

@@ -94,7 +94,7 @@ class Contact(SQLModel, table=True):
     role: str  # core.statuses.Role
     email: str | None = None
     phone: str | None = None
-    channels: list[str] = _json(default_factory=list)
+    channels: list[str] = _json(default_factory=list)  # names; inline URLs sealed (models.sealed)
     active: bool = True
     undeliverable_since: datetime | None = _instant(default=None)
 
@@ -185,7 +185,7 @@ class OutboxMessage(SQLModel, table=True):
     step: int | None = None
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
     channel: str = "email"  # email | apprise
-    recipient: str  # an address, or a channel name / URL reference (never printed unmasked)
+    recipient: str  # an address, a channel name, or an inline channel URL sealed (models.sealed)
     subject: str = ""  # filled in when sent (bodies carry link tokens: never stored)
     body_text: str = ""
     body_html: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from core.policy import Policy
 from core.statuses import OutboxState
 from models import outbox
 from models.queries import coordinators
+from models.sealed import SealBroken, unseal
 from models.sql import UnitOfWork
 from models.tables import Contact, OutboxMessage, Party
 from notifications.compose import build_message
@@ -30,8 +31,9 @@ BACKOFF_CAP = timedelta(hours=6)
 
 
 class Sending(UnitOfWork, Protocol):
-    """What sending needs: units of work, the key that derives link tokens, the policy
-    (leases, retries, addresses) and the channels (config.bootstrap.App provides it)."""
+    """What sending needs: units of work, the key that derives link tokens and opens sealed
+    channels, the policy (leases, retries, addresses) and the channels
+    (config.bootstrap.App provides it)."""
 
     @property
     def secret_key(self) -> bytes: ...
@@ -107,8 +109,12 @@ def _send_group(shell: Sending, now: datetime, worker: str, group: list[OutboxMe
     try:
         with shell.session() as s:
             message = build_message(s, shell.secret_key, shell.policy, group, now)
+        # an inline channel is stored sealed (models.sealed): opened for the channel only
+        message = replace(message, to_address=unseal(shell.secret_key, message.to_address))
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         raise  # the database went away, not the message's fault: the claims run out
+    except SealBroken as exc:  # the secret key changed: not the recipient's fault either
+        error, broken = DeliveryError(str(exc), permanent=True), True
     except Exception as exc:  # a message that cannot be rendered will not render later:
         # dead (and counted), never left claimed to be retried forever
         error = DeliveryError(f"cannot render: {type(exc).__name__}: {exc}"[:300],

@@ -6,11 +6,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from core.calendar import parse_instant
 from core.expand import expand
 from core.parse import ParseOptions, load_agreement
 from core.yamlnodes import Problem
-from models.store import ImportRejected, ImportResult, Parsed, RegistrationRefused, store
+from models.sql import rewrite_files
+from models.store import (
+    ImportRejected,
+    ImportResult,
+    Parsed,
+    RegistrationRefused,
+    Sealed,
+    seal_stored,
+    store,
+)
+from models.tables import Agreement, Contact, OutboxMessage
 from services.ports import Shell
 
 
@@ -62,10 +74,19 @@ def import_many(shell: Shell, files: Iterable[tuple[str, bytes]],
     results: list[ImportResult] = []
     with shell.session(write=True) as s:
         for item in parsed:
-            result = store(s, shell.calendar, item, now, registered[item.name])
+            result = store(s, shell.calendar, item, now, registered[item.name],
+                           secret_key=shell.secret_key)
             results.append(result)
             if progress:
                 progress(result)
     return results
 
 
+def seal_channels(shell: Shell, engine: sa.Engine) -> tuple[Sealed, str | None]:
+    """The inline channel URLs stored before they were sealed, sealed now (once, by
+    `phoihop db upgrade`; an import seals what it stores), then the files rewritten so
+    their old, readable versions leave them too; and why they could not be (or None)."""
+    with shell.session(write=True) as s:
+        done = seal_stored(s, shell.secret_key)
+    why = rewrite_files(engine, (Contact, Agreement, OutboxMessage)) if done.rows else None
+    return done, why

@@ -12,8 +12,8 @@ file under its data directory (logs, .eml files, both SQLite databases with thei
 files, as bytes) is searched. A secret counts as leaked when its middle (all but its first
 and last character: masks may show those) appears.
 
-The one allowed place: the phoihop database holds the inline URL, since it stores the
-agreement file as it was written and the contact's channels (never its outbox errors).
+The phoihop database holds the inline URL only sealed (models.sealed: the contact's
+channels, the stored agreement file, the outbox rows), so no file is allowed to hold it.
 Failing sends are also provoked one by one (SMTP login refused, no AUTH, nothing
 listening, Apprise offline) and their error text, logs and outbox rows searched.
 """
@@ -45,6 +45,7 @@ from sqlmodel import select
 from config.bootstrap import App, bootstrap
 from config.settings import MailTransport, Settings
 from core.calendar import local_instant
+from models.sealed import unseal
 from models.tables import OutboxMessage
 from notifications.port import DeliveryError, Message
 from notifications.send import send_pending
@@ -222,12 +223,13 @@ def test_demo_leaks_no_secret(demo: dict[str, Any]):
     engine.dispose()
     failed = [r for r in rows if r.channel == "apprise" and r.last_error]
     assert failed, "no Apprise send was attempted"
-    assert {r.recipient for r in failed} >= {"alerts", INLINE_URL}
+    secret_key = (data / "demo" / "secret.key").read_bytes().strip()
+    assert {unseal(secret_key, r.recipient) for r in failed} >= {"alerts", INLINE_URL}
     assert list((data / "demo" / "mail").glob("*.eml")), "no e-mail reached the mail sink"
     hits: dict[str, list[str]] = {}
 
-    def check(where: str, content: bytes | str, allowed: tuple[str, ...] = ()) -> None:
-        found = [n for n in leaks(content) if n not in allowed]
+    def check(where: str, content: bytes | str) -> None:
+        found = leaks(content)
         if found:
             hits[where] = found
 
@@ -238,12 +240,10 @@ def test_demo_leaks_no_secret(demo: dict[str, Any]):
     for name, text in demo["api_dump"].items():
         check(f"Prefect API: {name}", text)
     files = [f for f in sorted(data.rglob("*")) if f.is_file()]
-    for f in files:
-        inline_allowed = ("inline channel token",) if f.name.startswith("phoihop.db") else ()
-        check(str(f.relative_to(data)), f.read_bytes(), inline_allowed)
-    for r in rows:  # the one file allowed to hold the inline URL: never in an error
+    for f in files:  # the databases too: the inline URL is stored sealed
+        check(str(f.relative_to(data)), f.read_bytes())
+    for r in rows:
         check(f"outbox #{r.id} last_error", r.last_error or "")
-    secret_key = (data / "demo" / "secret.key").read_bytes().strip()
     key_hits = [str(f.relative_to(data)) for f in files
                 if f.name != "secret.key" and secret_key[4:-4] in f.read_bytes()]
     key_hits += [k for k in ("stdout", "stderr") if secret_key[4:-4].decode() in demo[k]]
@@ -382,7 +382,9 @@ def test_outbox_errors_and_undeliverable_notices_name_no_token(channel_app: App,
         rows = s.exec(select(OutboxMessage)).all()
     failed = [r for r in rows if r.channel == "apprise"]
     assert failed and all(r.state == "dead" and r.last_error for r in failed)
-    assert {r.recipient for r in failed} == {"alerts", INLINE_URL}
+    assert {unseal(channel_app.secret_key, r.recipient) for r in failed} == {"alerts",
+                                                                                INLINE_URL}
+    assert [r.id for r in rows if leaks(r.recipient + (r.digest_key or ""))] == []  # sealed
     assert [r.id for r in rows if leaks(r.last_error or "")] == []
     notices = [m for m in smtp.sink.messages if "Không gửi được" in str(m["Subject"])]
     assert notices
