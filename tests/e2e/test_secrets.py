@@ -54,6 +54,7 @@ from services import ladder as ladder_work
 from services.imports import import_agreement
 from tests.conftest import QT, ROOT
 from tests.e2e.browser import OUT
+from tests.prefect_api import auth_header, csrf_headers
 from tests.smtp_sink import Sink, SmtpServer, free_port
 
 SMTP_PASSWORD = "Mk7fQ2x9Lw-smtp-PASSWORD-41"
@@ -110,10 +111,17 @@ def _wait_for(reader: Reader, text: str, proc: subprocess.Popen[str], seconds: f
     raise AssertionError(f"`phoihop demo` did not print {text!r}: " + "".join(reader.lines)[-3000:])
 
 
-def _api_dump(api: str) -> dict[str, str]:
+def _api_headers(data: Path, api: str) -> dict[str, str]:
+    """The demo's Prefect API answers only with its credentials (`<data dir>/demo/
+    prefect-auth`), and POSTs only with a CSRF token (tests/prefect_api.py)."""
+    auth = (data / "demo" / "prefect-auth").read_text(encoding="utf-8").strip()
+    return {**auth_header(auth), **csrf_headers(api, auth)}
+
+
+def _api_dump(api: str, headers: dict[str, str]) -> dict[str, str]:
     """Everything the Prefect API serves that could hold text of ours, as JSON text."""
     out: dict[str, str] = {}
-    with httpx.Client(base_url=api, timeout=30) as c:
+    with httpx.Client(base_url=api, timeout=30, headers=headers) as c:
         logs, offset = [], 0
         while True:
             page = c.post("/logs/filter", json={"limit": 200, "offset": offset}).json()
@@ -185,7 +193,8 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         sweep: dict[str, Any] = {}
         while clock.monotonic() < deadline:
             runs = httpx.post(f"{api}/flow_runs/filter", json={
-                "flows": {"name": {"any_": ["sweep"]}}, "limit": 5}, timeout=30).json()
+                "flows": {"name": {"any_": ["sweep"]}}, "limit": 5}, timeout=30,
+                headers=_api_headers(data, api)).json()
             done = [r for r in runs if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")]
             if done:
                 sweep = done[0]
@@ -193,7 +202,7 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             clock.sleep(1)
         assert sweep.get("state_type") == "COMPLETED", sweep or "no sweep ran"
         clock.sleep(2)  # its last logs reach the API
-        result["api_dump"] = _api_dump(api)
+        result["api_dump"] = _api_dump(api, _api_headers(data, api))
         shown = subprocess.run([sys.executable, "-m", "cli.main", "config"], env={
             **env, "PHOIHOP_MAIL__USERNAME": "phoihop"}, cwd=ROOT, capture_output=True,
             text=True, timeout=60)
