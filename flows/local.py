@@ -27,21 +27,22 @@ from typing import Any, cast
 
 from config.settings import SAFE_HEARTBEATS, Settings
 from core.calendar import LOCAL_ZONE
+from core.statuses import Decision
 from flows.supervise import Supervisor
+from notifications import events
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "phoihop"
 AUTOMATION = "phoihop: re-sync an agreement after a reply or an import"
 AGREEMENT_TEMPLATE = "{{ event.resource['phoihop.agreement'] }}"
 # the events that re-sync an agreement: what may move its fire times
-RESYNC_ON = ("phoihop.reply.recorded", "phoihop.agreement.imported",
-             "phoihop.decision.granted",  # an extension granted: the due date moves
-             "phoihop.decision.returned")  # a report returned: the ladder starts again
+RESYNC_ON = (events.EVENT, events.IMPORTED,
+             events.DECIDED + Decision.GRANTED,  # an extension granted: the due date moves
+             events.DECIDED + Decision.RETURNED)  # a report returned: the ladder starts again
 DELIVERY = "phoihop: deliver at once after a reply or a decision"
 WATCH_MARGIN = 2  # seconds a `deliver` run watches past its event's window (clocks, commit)
 # the events whose messages (receipt, submission, extension request, decision) go at once
-DELIVER_ON = ("phoihop.reply.recorded", *(f"phoihop.decision.{d}" for d in
-                                          ("accepted", "returned", "granted", "denied")))
+DELIVER_ON = (events.EVENT, *(events.DECIDED + d for d in events.DECISIONS))
 ZOMBIES = "phoihop: a run whose heartbeats stopped is Crashed"
 HEARTBEAT_SECONDS = 60  # Settings.heartbeat_seconds: a minute is plenty (Prefect's least: 30)
 TERMINAL = ("Completed", "Failed", "Cancelled", "Crashed")  # Prefect's final state names

@@ -27,12 +27,14 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from core.statuses import Decision
+
 log = logging.getLogger("phoihop.events")
 
 EVENT = "phoihop.reply.recorded"
 IMPORTED = "phoihop.agreement.imported"
 DECIDED = "phoihop.decision."  # + accepted, returned, granted or denied
-DECISIONS = ("accepted", "returned", "granted", "denied")  # core.statuses.Decision's taken ones
+DECISIONS = (Decision.ACCEPTED, Decision.RETURNED, Decision.GRANTED, Decision.DENIED)
 
 
 @dataclass(frozen=True)
