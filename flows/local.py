@@ -2,9 +2,10 @@
 
 Everything runs from this checkout with embedded defaults: Prefect's own SQLite
 database lives under `<data dir>/prefect`, analytics are off, the flow-run vacuum is on.
-Deployments are few, one per flow type (ladder, review, sweep, sync); each agreement's work is
-its own flow runs created by `sync`. Stopping (Ctrl-C) ends the worker, then the server;
-starting again resumes from both databases.
+Deployments are few, one per flow type (ladder, review, sweep, sync, deliver); each
+agreement's work is its own flow runs created by `sync`, and `deliver` sends what replies
+and decisions queued within the minute (its own automation). Stopping (Ctrl-C) ends the
+worker, then the server; starting again resumes from both databases.
 """
 
 from __future__ import annotations
@@ -26,12 +27,22 @@ from typing import Any, cast
 
 from config.settings import SAFE_HEARTBEATS, Settings
 from core.calendar import LOCAL_ZONE
+from core.statuses import Decision
 from flows.supervise import Supervisor
+from notifications import events
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "phoihop"
 AUTOMATION = "phoihop: re-sync an agreement after a reply or an import"
 AGREEMENT_TEMPLATE = "{{ event.resource['phoihop.agreement'] }}"
+# the events that re-sync an agreement: what may move its fire times
+RESYNC_ON = (events.EVENT, events.IMPORTED,
+             events.DECIDED + Decision.GRANTED,  # an extension granted: the due date moves
+             events.DECIDED + Decision.RETURNED)  # a report returned: the ladder starts again
+DELIVERY = "phoihop: deliver at once after a reply or a decision"
+WATCH_MARGIN = 2  # seconds a `deliver` run watches past its event's window (clocks, commit)
+# the events whose messages (receipt, submission, extension request, decision) go at once
+DELIVER_ON = (events.EVENT, *(events.DECIDED + d for d in events.DECISIONS))
 ZOMBIES = "phoihop: a run whose heartbeats stopped is Crashed"
 HEARTBEAT_SECONDS = 60  # Settings.heartbeat_seconds: a minute is plenty (Prefect's least: 30)
 TERMINAL = ("Completed", "Failed", "Cancelled", "Crashed")  # Prefect's final state names
@@ -39,7 +50,8 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 FLOWS = (("ladder", "flows/ladder.py:ladder", None),
          ("review", "flows/review.py:review", None),
          ("sweep", "flows/ladder.py:sweep", "15 7 * * *"),  # daily catch-up, 07:15 local
-         ("sync", "flows/sync.py:sync", "0 7 * * *"))  # daily reconcile, 07:00 local
+         ("sync", "flows/sync.py:sync", "0 7 * * *"),  # daily reconcile, 07:00 local
+         ("deliver", "flows/deliver.py:deliver", None))  # its automation: delivery_trigger
 # Runs of these are created by `sync` only, tens of thousands at a time, with parameters
 # it builds itself: Prefect's server does not check them against the flow's parameter
 # schema on creation (4 ms a run); the flow still validates them when it starts.
@@ -309,7 +321,8 @@ class LocalStack:
                     "prefect-services.log", "Prefect services", leftovers=True)
 
     def deploy(self, timezone: str = LOCAL_ZONE) -> None:
-        """One deployment per flow type, pulled by the process work pool."""
+        """One deployment per flow type, pulled by the process work pool; `deliver` with
+        its trigger (delivery_trigger)."""
         from prefect import Flow
         from prefect.schedules import Cron
 
@@ -322,17 +335,50 @@ class LocalStack:
             loaded = cast(Flow[..., Any], Flow.from_source(source=str(ROOT),
                                                            entrypoint=entrypoint))
             schedules = [Cron(cron, timezone=timezone)] if cron else None
+            triggers = [self.delivery_trigger()] if name == "deliver" else None
             with contextlib.redirect_stdout(io.StringIO()):  # Prefect's table per deployment
                 loaded.deploy(name=name, work_pool_name=POOL, build=False, push=False,
                               schedules=schedules, print_next_steps=False,
-                              ignore_warnings=True,
+                              ignore_warnings=True, triggers=triggers,
                               enforce_parameter_schema=name not in SYNC_CREATED)
         self.automate()
 
+    def delivery_trigger(self) -> Any:
+        """The `deliver` deployment's own automation (`DELIVERY`, on the Automations page
+        and the deployment's Triggers tab): on a reply or a decision event it runs
+        `deliver`, at most once per EVENT_WINDOW_SECONDS (Prefect's reactive trigger fires
+        on the first event of a window and folds the others of that window into it; the
+        run, created after that first event, watches the outbox for the window and a
+        margin: flows/deliver.py). Prefect re-creates a deployment's triggers on every
+        deploy; one paused in the UI stays paused."""
+        from datetime import timedelta
+
+        from prefect.automations import Posture
+        from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+        from services.delivery import EVENT_WINDOW_SECONDS
+
+        async def paused() -> bool:
+            from prefect.client.orchestration import get_client
+
+            async with get_client() as client:
+                return any(not a.enabled for a in await client.read_automations_by_name(
+                    DELIVERY))
+
+        return DeploymentEventTrigger(
+            name=DELIVERY, enabled=not asyncio.run(paused()),
+            description="Gửi thư ngay sau trả lời hoặc quyết định (biên nhận, thông báo nộp "
+                        "báo cáo, quyết định) / deliver at once the receipts, submission "
+                        "notices and decisions that replies and decisions queued",
+            expect=set(DELIVER_ON), posture=Posture.Reactive, threshold=1,
+            within=timedelta(seconds=EVENT_WINDOW_SECONDS),
+            parameters={"watch_seconds": EVENT_WINDOW_SECONDS + WATCH_MARGIN})
+
     def automate(self) -> dict[str, str]:
-        """A reply or an amendment may move fire times: an automation on
-        `phoihop.reply.recorded` and `phoihop.agreement.imported` runs `sync` for that
-        agreement (visible, and pausable, in the UI's Automations page).
+        """A reply, a decision or an amendment may move fire times: an automation on
+        `phoihop.reply.recorded`, `phoihop.agreement.imported`, `phoihop.decision.granted`
+        and `phoihop.decision.returned` (RESYNC_ON) runs `sync` for that agreement
+        (visible, and pausable, in the UI's Automations page).
 
         A run whose process died (its worker killed, its machine gone, the worker stopped
         with SIGTERM or Ctrl-C) stays `Running` in Prefect for ever: Prefect does not notice
@@ -378,11 +424,12 @@ class LocalStack:
         deployment = await client.read_deployment_by_name("sync/sync")
         resync = AutomationCore(
             name=AUTOMATION,
-            description="Đồng bộ lịch của chương trình khi có trả lời / re-sync an "
-                        "agreement's schedule after a reply",
-            trigger=EventTrigger(expect={"phoihop.reply.recorded",
-                                         "phoihop.agreement.imported"},
-                                 posture=Posture.Reactive, threshold=1),
+            description="Đồng bộ lịch của chương trình khi có trả lời, gia hạn được chấp "
+                        "thuận, báo cáo bị trả lại hoặc chương trình được nhập / re-sync an "
+                        "agreement's schedule after a reply, a granted extension, a returned "
+                        "report or an import",
+            trigger=EventTrigger(expect=set(RESYNC_ON), posture=Posture.Reactive,
+                                 threshold=1),
             actions=[RunDeployment(source="selected", deployment_id=deployment.id,
                                    parameters={"agreement": AGREEMENT_TEMPLATE},
                                    job_variables=None)],

@@ -227,3 +227,12 @@ def waiting_count(s: Session) -> int:
     t = table(OutboxMessage)
     return int(s.execute(sa.select(sa.func.count()).select_from(t).where(
         t.c.state.in_(UNDELIVERED_STATES))).scalar_one())
+
+
+def anything_due(s: Session, now: datetime) -> bool:
+    """Whether a send round would claim something now (a due row, or a claim whose lease ran
+    out): one indexed read, so a sender waiting for new rows writes nothing while idle."""
+    t = table(OutboxMessage)
+    due = sa.or_(sa.and_(t.c.state.in_(SENDABLE_STATES), t.c.next_attempt_at <= now),
+                 sa.and_(t.c.state == OutboxState.CLAIMED, t.c.lease_until <= now))
+    return s.execute(sa.select(t.c.id).where(due).limit(1)).first() is not None

@@ -1,12 +1,16 @@
-"""Prefect events: `phoihop.reply.recorded` for every reply the portal records and
-`phoihop.agreement.imported` for every agreement `phoihop import` creates or amends.
+"""Prefect events: `phoihop.reply.recorded` for every reply the portal records,
+`phoihop.decision.accepted|returned|granted|denied` for every decision a coordinator takes
+through a decision link, and `phoihop.agreement.imported` for every agreement `phoihop
+import` creates or amends.
 
-Both carry the label `phoihop.agreement` on their resource: the automation `phoihop up`
-creates runs `sync` for that agreement on either (a reply or an amendment may move fire
-times).
+All carry the label `phoihop.agreement` on their resource. The automations `phoihop up`
+creates act on them (docs/flows.md): a reply, a granted extension, a returned report or an
+amendment runs `sync` for that agreement (they may move fire times), and a reply or any
+decision runs the `deliver` deployment ("Gửi thư ngay"), which sends the receipt,
+submission and decision messages they queued within the minute.
 
-Emitted after the reply's transaction committed, so an automation never sees a reply
-the database does not hold. Prefect's events worker sends in the background and drops
+Emitted after the transaction committed, so an automation never sees a reply or a
+decision the database does not hold. Prefect's events worker sends in the background and drops
 what it cannot deliver: an unreachable server never fails or slows a reply.
 
 Emitted only when the process is pointed at a Prefect server (`PREFECT_API_URL`, which
@@ -23,10 +27,14 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from core.statuses import Decision
+
 log = logging.getLogger("phoihop.events")
 
 EVENT = "phoihop.reply.recorded"
 IMPORTED = "phoihop.agreement.imported"
+DECIDED = "phoihop.decision."  # + accepted, returned, granted or denied
+DECISIONS = (Decision.ACCEPTED, Decision.RETURNED, Decision.GRANTED, Decision.DENIED)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,34 @@ class ReplyRecorded:
 
     def payload(self) -> dict[str, object]:
         return {"status": self.status, "version": self.version}
+
+
+@dataclass(frozen=True)
+class DecisionTaken:
+    """A coordinator's decision on a reply: the same resource and related resources as the
+    reply's own event (its obligation, agreement and party)."""
+
+    obligation_key: str
+    agreement_code: str
+    party: str
+    reply_id: int
+    version: int  # the decided reply's version
+    decision: str  # one of DECISIONS
+
+    @property
+    def event(self) -> str:
+        return DECIDED + self.decision
+
+    def resource(self) -> dict[str, str]:
+        return ReplyRecorded(self.obligation_key, self.agreement_code, self.party,
+                             self.reply_id, self.version, "").resource()
+
+    def related(self) -> list[dict[str, str]]:
+        return ReplyRecorded(self.obligation_key, self.agreement_code, self.party,
+                             self.reply_id, self.version, "").related()
+
+    def payload(self) -> dict[str, object]:
+        return {"decision": self.decision, "version": self.version}
 
 
 def configured() -> bool:
@@ -101,6 +137,19 @@ def reply_recorded(info: ReplyRecorded) -> bool:
         return event is not None
     except Exception as exc:  # the reply is recorded; the event is a notification
         log.warning("event %s for %s not emitted: %s", EVENT, info.obligation_key, exc)
+        return False
+
+
+def decision_taken(info: DecisionTaken) -> bool:
+    """`phoihop.decision.<decision>` after a decision committed; never raises."""
+    try:
+        if not configured():
+            return False
+        event = _emit(event=info.event, resource=info.resource(), related=info.related(),
+                      payload=info.payload())
+        return event is not None
+    except Exception as exc:  # the decision is recorded; the event is a notification
+        log.warning("event %s for %s not emitted: %s", info.event, info.obligation_key, exc)
         return False
 
 

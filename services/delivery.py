@@ -7,12 +7,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from models.outbox import last_lease, waiting_count
+from models.outbox import anything_due, last_lease, waiting_count
 from notifications.send import SendReport, send_pending
 from services.ports import Shell
 
 LEASE_MARGIN = 1.0  # seconds past the last lease before its rows are claimed again
-POLL_SECONDS = 2.0  # how often a waiting sweep looks whether the claims were settled
+POLL_SECONDS = 2.0  # how often a waiting sender looks at the outbox again
+# Prefect starts at most one `deliver` run per this many seconds for replies and decisions
+# (the first event starts it, the others in the window are folded into it: flows/local.py),
+# so that run watches the outbox until that long after its event (docs/flows.md)
+EVENT_WINDOW_SECONDS = 30
 
 
 def deliver(shell: Shell, at: datetime, worker: str) -> SendReport:
@@ -38,10 +42,32 @@ def deliver_after_leases(shell: Shell, worker: str,
         if last + timedelta(seconds=LEASE_MARGIN) > now:
             sleep(min(POLL_SECONDS, (last - now).total_seconds() + LEASE_MARGIN))
             continue
-        more = deliver(shell, shell.now(), worker)
-        for name in ("sent", "retried", "dead", "unknown", "messages"):
-            setattr(report, name, getattr(report, name) + getattr(more, name))
-        report.errors += more.errors
+        add(report, deliver(shell, shell.now(), worker))
+
+
+def add(report: SendReport, more: SendReport) -> None:
+    """`more`'s counts and errors added to `report`."""
+    for name in ("sent", "retried", "dead", "unknown", "messages"):
+        setattr(report, name, getattr(report, name) + getattr(more, name))
+    report.errors += more.errors
+
+
+def deliver_until(shell: Shell, worker: str, until: datetime,
+                  sleep: Callable[[float], None] = time.sleep) -> SendReport:
+    """Deliver what is due now, then watch the outbox until `until`: every POLL_SECONDS one
+    read (nothing written while idle), a round whenever something is due. The last look
+    starts at or after `until`, so every row committed before `until` is delivered by this
+    run (or by another sender holding it)."""
+    looked = shell.now()
+    report = deliver(shell, looked, worker)
+    while looked < until:
+        sleep(min(POLL_SECONDS, (until - looked).total_seconds()))
+        looked = shell.now()  # the read below starts after this instant
+        with shell.session() as s:
+            due = anything_due(s, looked)
+        if due:
+            add(report, deliver(shell, shell.now(), worker))
+    return report
 
 
 def waiting(shell: Shell) -> int:

@@ -6,7 +6,9 @@ nothing (mail scanners open links). POST carries the form's HMAC token, and a fo
 Origin is refused, as on the reply form. A decision is recorded once: acting again,
 through this link or its sibling, gets the "already decided" page (409) and changes
 nothing. Bad, expired and revoked links get the portal's one refusal page (404). The
-portal's rate limits apply (`portal.middleware`).
+portal's rate limits apply (`portal.middleware`). After the decision committed, its Prefect
+event (`phoihop.decision.<decision>`, notifications.events) is emitted: the `deliver`
+deployment sends the partner's decision message at once (docs/flows.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from config.bootstrap import App
 from core.calendar import zone
 from core.statuses import Decision
 from models.links import LinkRefused
+from notifications import events
 from notifications.decision_messages import describe
 from notifications.wording import show_date
 from portal.csrf import csrf_ok, csrf_token
@@ -101,6 +104,9 @@ async def decide(request: Request, token: str, asked: Lang, ctx: Ctx) -> HTMLRes
                 return forbidden()
             p = act(s, app, token, comment, now)
             decision, due = p.reply.decision, p.obligation.due
+            taken = events.DecisionTaken(p.obligation.key, p.agreement.code,
+                                         p.obligation.party, p.reply.id or 0,
+                                         p.reply.version, str(decision))
     except LinkRefused:
         return refused(request, asked)
     except AlreadyDecided:
@@ -113,6 +119,7 @@ async def decide(request: Request, token: str, asked: Lang, ctx: Ctx) -> HTMLRes
             lang = asked or p.agreement.language
             return confirm(request, app, s, p, lang, 422,
                            error=WORDS[lang]["comment_required"], comment=comment)
+    events.decision_taken(taken)  # committed: the automations may act on it
     return decision_page(request, "decision_done.html", lang, heading=WORDS[lang]["done"],
                          message=WORDS[lang][f"done_{decision}"].replace(
                              "{due}", show_date(due, lang)))

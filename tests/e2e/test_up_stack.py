@@ -6,6 +6,8 @@ mail server. One stack for the module, then each test looks at it as its user wo
   runs, the late-runs service marks a run Late and our flow skips one 20 hours late;
 - Prefect's API is closed: a cross-origin web page, or a request without credentials or a
   CSRF token, creates nothing and the worker runs nothing; nothing listens beyond loopback;
+- a reply and a decision through the portal reach the mail server within a minute, through
+  Prefect (their events, the `deliver` deployment's automation), with no ladder or sweep run;
 - the UI (signed in) shows an agreement's upcoming runs and its artifacts in Chromium;
 - Prefect's server log holds no ERROR; Ctrl-C stops everything cleanly.
 The tests run in file order; the last one stops the stack.
@@ -35,7 +37,7 @@ from tests.conftest import TH, assert_no_server_errors
 from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
 from tests.fault_restarts import descendants
 from tests.prefect_api import api_post, auth_header, csrf_headers, sign_in_script
-from tests.smtp_sink import SmtpServer, free_port
+from tests.smtp_sink import Sink, SmtpServer, free_port
 
 CODE = "TH-KHKT-2024-2030"
 EVIL = "http://evil.example"
@@ -51,6 +53,7 @@ class Up:
     lines: list[str]
     auth: str
     env: dict[str, str]
+    sink: Sink
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return api_post(self.api, path, body, self.auth)
@@ -86,7 +89,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             assert proc.poll() is None and "Ctrl-C" in lines[-1], "".join(lines)[-3000:]
             ui = f"http://127.0.0.1:{port}"
             yield Up(proc, ui, f"{ui}/api", port, data, lines,
-                     (data / "prefect-auth").read_text().strip(), env)
+                     (data / "prefect-auth").read_text().strip(), env, smtp.sink)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)
@@ -310,6 +313,128 @@ def _state(up: Up, run_id: str) -> tuple[str, str]:
     with urllib.request.urlopen(req, timeout=10) as r:
         run = json.loads(r.read())
     return run["state_type"], run["state_name"]
+
+
+def _mail(up: Up, subject: str, to: str, since: int = 0) -> list[Any]:
+    """Messages the mail server took (from the `since`-th on) whose subject holds `subject`,
+    addressed to `to`."""
+    return [m for m in up.sink.messages[since:]
+            if subject in str(m["Subject"]) and to in str(m["To"])]
+
+
+def _wait_mail(up: Up, subject: str, to: str, count: int = 1, since: int = 0,
+               seconds: float = 60) -> tuple[list[Any], float]:
+    """The messages once `count` of them arrived, and how long it took (fails after
+    `seconds`)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        found = _mail(up, subject, to, since)
+        if len(found) >= count:
+            return found, time.monotonic() - start
+        time.sleep(0.25)
+    raise AssertionError(f"{subject!r} to {to}: {len(_mail(up, subject, to, since))} of "
+                         f"{count} within {seconds:.0f} s; the mail server took "
+                         f"{[str(m['Subject']) for m in up.sink.messages[since:]]}")
+
+
+def _portal_form(client: Any, path: str) -> dict[str, str]:
+    import re
+
+    page = client.get(path)
+    assert page.status_code == 200, page.text[:300]
+    return {name: re.search(rf'name="{name}" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            for name in ("csrf", "form_nonce")}
+
+
+def test_replies_and_decisions_are_delivered_within_a_minute(up: Up) -> None:
+    """Issue #17: a partner answers through the portal and gets the receipt within a minute,
+    and the coordinator the submission with its decision links, with no ladder or sweep run:
+    the reply's event starts a run of the `deliver` deployment through its automation. The
+    coordinator accepts through the link in that e-mail and the partner hears within a
+    minute. Two quick replies get one receipt each; every Message-ID arrives once; the
+    events of a window make one run ("Gửi thư ngay"), Completed."""
+    import re
+
+    import httpx
+    from sqlmodel import select
+
+    from config.bootstrap import bootstrap
+    from config.settings import Settings
+    from models.links import issue
+    from models.tables import Contact, Obligation, Party
+
+    app = bootstrap(Settings(data_dir=up.data, database_url=f"sqlite:///{up.data / 'phoihop.db'}"))
+    tokens: dict[str, tuple[str, str]] = {}  # party -> (reply link token, focal's address)
+    with app.session(write=True) as s:
+        for party in ("btg-tu", "so-gddt"):  # a report without indicators for `done`
+            o = next(o for o in s.exec(select(Obligation).where(
+                Obligation.party == party, Obligation.status == "open").order_by(
+                Obligation.due)) if party != "btg-tu" or "/tuyen-truyen/" in o.key)
+            focal = s.exec(select(Contact).join(Party, Party.id == Contact.party_id).where(
+                Party.key == party, Party.agreement_id == o.agreement_id,
+                Contact.role == "focal")).one()
+            tokens[party] = (issue(s, app.secret_key, purpose="reply", now=app.now(),
+                                   expires_at=o.deadline + timedelta(days=60),
+                                   obligation_id=o.id, contact_id=focal.id).token,
+                             str(focal.email))
+    portal = f"http://127.0.0.1:{up.env['PHOIHOP_PORTAL_PORT']}"
+    deadline = time.monotonic() + 120  # the start-up sweep done: it would deliver too
+    while time.monotonic() < deadline and any(up.runs(d, state={"type": {"any_": [
+            "PENDING", "RUNNING"]}}) for d in ("sweep", "ladder")):
+        time.sleep(1)
+    started = datetime.now(UTC)
+    before = len(up.sink.messages)
+    with httpx.Client(base_url=portal, timeout=30) as client:
+        token, partner = tokens["btg-tu"]
+        done = client.post(f"/r/{token}", data={
+            **_portal_form(client, f"/r/{token}"), "status": "done",
+            "answered_by": "Nguyễn Văn Thành", "note": "Đã gửi báo cáo năm"})
+        assert done.status_code == 200 and "Đã ghi nhận trả lời" in done.text, done.text[:300]
+        receipts, took = _wait_mail(up, "Đã ghi nhận trả lời", partner, since=before)
+        submissions, _ = _wait_mail(up, "Báo cáo đã nộp chờ xem xét", "nga.lt@", since=before)
+        assert took < 60
+        accept = re.search(r"Chấp nhận: \S+/d/([\w-]+)", submissions[0].get_body(
+            ("plain",)).get_content()).group(1)  # type: ignore[union-attr]
+
+        # the coordinator accepts; meanwhile another partner answers twice in a row
+        decided = client.post(f"/d/{accept}", data=_portal_form(client, f"/d/{accept}"))
+        assert decided.status_code == 200, decided.text[:300]
+        accepted_at = time.monotonic()
+        other, other_partner = tokens["so-gddt"]
+        for percent in ("30", "60"):
+            answer = client.post(f"/r/{other}", data={
+                **_portal_form(client, f"/r/{other}"), "status": "in_progress",
+                "percent": percent, "answered_by": "Trịnh Thị Hương"})
+            assert answer.status_code == 200, answer.text[:300]
+    decisions, _ = _wait_mail(up, "Báo cáo đã được chấp nhận", partner, since=before)
+    assert time.monotonic() - accepted_at < 60
+    both, _ = _wait_mail(up, "Đã ghi nhận trả lời", other_partner, count=2, since=before)
+    assert sorted(str(m["Subject"]).rsplit(", ", 1)[1] for m in both) == ["lần 1", "lần 2"], [
+        str(m["Subject"]) for m in both]
+
+    # the runs that did it: `deliver`, named for the coordinators; no ladder or sweep ran
+    deadline = time.monotonic() + 90  # the last run watches the outbox for its window
+    while time.monotonic() < deadline:
+        runs = up.runs("deliver")
+        if runs and all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+                        for r in runs):
+            break
+        time.sleep(1)
+    assert runs and all(r["state_type"] == "COMPLETED" for r in runs), [
+        (r["name"], r["state_name"]) for r in runs]
+    assert all(r["name"].startswith("Gửi thư ngay · ") for r in runs), runs
+    assert 1 <= len(runs) <= 2, [(r["name"], r["parameters"]) for r in runs]  # 4 events
+    assert all(r["parameters"].get("watch_seconds") for r in runs)  # by the automation
+    flows = {f["id"]: f["name"] for f in up.post("flows/filter", {"limit": 50, "offset": 0})}
+    assert {flows[r["flow_id"]] for r in runs} == {"deliver"}
+    others = up.post("flow_runs/filter", {
+        "deployments": {"name": {"any_": ["ladder", "sweep"]}},
+        "flow_runs": {"end_time": {"after_": started.isoformat()}}, "limit": 50, "offset": 0})
+    assert others == [], [(r["name"], r["start_time"]) for r in others]
+    ids = [str(m["Message-ID"]) for m in up.sink.messages]
+    assert len(ids) == len(set(ids)), "a message was handed over twice"
+    assert len(_mail(up, "Đã ghi nhận trả lời", partner, before)) == 1
+    assert len(decisions) == len(receipts) == 1
 
 
 def test_late_runs_are_marked_late_and_a_day_late_run_is_skipped(up: Up) -> None:

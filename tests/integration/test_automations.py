@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from config.settings import load_settings
-from flows.local import AUTOMATION, ZOMBIES
+from flows.local import AUTOMATION, DELIVERY, ZOMBIES
 from tests.conftest import prefect_stack
 
 
@@ -54,3 +54,18 @@ def test_automations_are_kept_when_equal_and_updated_in_place(tmp_path, monkeypa
         asyncio.run(pause())
         assert stack.automate() == {ZOMBIES: "kept", AUTOMATION: "kept"}
         assert not asyncio.run(_stored(ZOMBIES))[0].enabled
+
+        # the `deliver` deployment's automation (a deployment trigger, re-created with the
+        # deployment on every start): created with it, and one paused in the UI stays paused
+        [delivery] = asyncio.run(_stored(DELIVERY))
+        assert delivery.enabled and delivery.trigger.within.total_seconds() == 30
+        assert stack.delivery_trigger().enabled
+
+        async def pause_delivery() -> None:
+            from prefect.client.orchestration import get_client
+
+            async with get_client() as client:
+                await client.pause_automation(delivery.id)
+
+        asyncio.run(pause_delivery())
+        assert not stack.delivery_trigger().enabled

@@ -181,3 +181,30 @@ def test_a_message_that_cannot_be_rendered_is_dead_not_left_claimed(mailer, smtp
         assert not s.exec(select(OutboxMessage).where(
             OutboxMessage.kind == "undeliverable")).all()
     assert send_pending(mailer, now + timedelta(days=1), worker="w2").sent == 0
+
+
+def test_a_watching_sender_delivers_what_is_queued_until_its_end(mailer, smtp, clock):
+    """The `deliver` run Prefect starts for the first reply or decision of a window watches
+    the outbox until the window is over (services.delivery.deliver_until): messages queued
+    just before its end are delivered by it, each once; idle, it only reads."""
+    from services.delivery import POLL_SECONDS, deliver_until
+
+    clock.at = local_instant(date(2022, 5, 18), time(0, 0), TZ)
+    import_agreement(mailer, QT.read_bytes(), str(QT))
+    start = local_instant(date(2022, 6, 15), time(8, 0), TZ)
+    clock.at, until = start, start + timedelta(seconds=30)
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        clock.at += timedelta(seconds=seconds)
+        if clock.at == until:  # committed while the sender slept, right at the window's end
+            fire(mailer, date(2022, 6, 15))
+
+    report = deliver_until(mailer, "watcher", until, sleep=sleep)
+    assert (report.sent, report.dead) == (10, 0)
+    assert len(smtp.sink.messages) == 10
+    assert len(naps) == 15 and all(n <= POLL_SECONDS for n in naps)
+    # a window already over: one round, no wait
+    assert deliver_until(mailer, "late", start, sleep=sleep).sent == 0 and len(naps) == 15
+    assert len(smtp.sink.messages) == 10

@@ -38,3 +38,17 @@ def test_the_event_is_emitted_outside_the_callers_runs(monkeypatch):
     reply = seen[0][2]
     assert reply["event"] == "phoihop.reply.recorded"
     assert [r["prefect.resource.role"] for r in reply["related"]] == ["agreement", "party"]
+
+
+def test_a_decision_has_its_own_event_shaped_like_the_replys(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # never reached
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(prefect.events, "emit_event",
+                        lambda **event: seen.append(event) or object())
+    taken = events.DecisionTaken("QT/tt/so-gddt/2022", "QT", "so-gddt", 7, 2, "granted")
+    assert events.decision_taken(taken) and events.reply_recorded(INFO)
+    decision, reply = seen
+    assert decision["event"] == "phoihop.decision.granted"
+    assert decision["resource"] == reply["resource"]  # the obligation, its reply, agreement
+    assert decision["related"] == reply["related"]
+    assert decision["payload"] == {"decision": "granted", "version": 2}
