@@ -68,8 +68,9 @@ def build_message(s: Session, secret_key: bytes, policy: Policy, group: list[Out
     else:
         items = _items(s, secret_key, policy, group, now, language)
         codes = ", ".join(sorted({i["agreement_code"] for i in items}))
-        rendered = render("ladder", language, {"recipient": name, "sender": sender,
-                                                "agreements": codes, "items": items})
+        rendered = render("ladder", language, {
+            "recipient": name, "sender": sender, "agreements": codes, "items": items,
+            "calendars": _calendars(s, secret_key, policy, group, items)})
     return Message(to_address=first.recipient, to_name=name, subject=rendered.subject,
                    text=rendered.text, html=rendered.html,
                    message_id=message_id(r.key for r in group),
@@ -106,6 +107,22 @@ def _items(s: Session, secret_key: bytes, policy: Policy, group: list[OutboxMess
             item["outstanding"] = outstanding[scope]
         items.append(item)
     return items
+
+
+def _calendars(s: Session, secret_key: bytes, policy: Policy, group: list[OutboxMessage],
+               items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The calendar feed links of a ladder message (one per agreement and party: the
+    recipient's own party's deadlines), in the order of its items."""
+    wanted = {row.context["feed_link_id"]: item["party"] + f" ({item['agreement_code']})"
+              for row, item in zip(group, items, strict=True)
+              if row.context.get("feed_link_id")}
+    if not wanted:
+        return []
+    link = _table(Link)
+    nonces: dict[int, str] = {lid: nonce for lid, nonce in s.execute(
+        sa.select(link.c.id, link.c.nonce).where(link.c.id.in_(sorted(wanted))))}
+    return [{"party": party, "link": policy.link_url("c", token_for(secret_key, nonces[lid]))}
+            for lid, party in wanted.items() if lid in nonces]
 
 
 @functools.cache
