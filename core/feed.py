@@ -14,11 +14,12 @@ as `STATUS:CANCELLED` without alarms (docs/calendar.md says why).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from icalendar import Alarm, Calendar, Event, vText
+from icalendar import vDuration
 
 from core.agreement import Ladder
 from core.calendar import WorkCalendar, local_instant
@@ -86,45 +87,68 @@ def is_live(status: str) -> bool:
 
 def build_feed(text: FeedText, tz: str, events: Iterable[FeedEvent],
                triggers: Mapping[date, Sequence[tuple[str, timedelta]]], now: datetime) -> bytes:
-    """The VCALENDAR: `triggers` gives the alarms of a due date (`alarm_triggers`)."""
-    cal = Calendar()
-    cal.add("prodid", "-//phoihop//deadlines//VI")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    cal.add("name", text.name)
-    cal.add("x-wr-calname", text.name)
-    cal.add("x-wr-timezone", tz)
-    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", REFRESH)
-    stamp = now.astimezone(UTC)
+    """The VCALENDAR: `triggers` gives the alarms of a due date (`alarm_triggers`).
+
+    Written line by line (RFC 5545 §3.1: CRLF, folded at 75 octets, text escaped):
+    `icalendar`'s own serializer took about 1 ms an event, five times the 200 ms a
+    500-obligation feed may take; the tests read every feed back with `icalendar`."""
+    refresh = _duration(REFRESH)
+    lines = ["BEGIN:VCALENDAR", "PRODID:-//phoihop//deadlines//VI", "VERSION:2.0",
+             "CALSCALE:GREGORIAN", "METHOD:PUBLISH", f"NAME:{_text(text.name)}",
+             f"X-WR-CALNAME:{_text(text.name)}", f"X-WR-TIMEZONE:{_text(tz)}",
+             f"REFRESH-INTERVAL;VALUE=DURATION:{refresh}", f"X-PUBLISHED-TTL:{refresh}"]
+    stamp = _utc(now)
     for e in events:
-        cal.add_component(_event(e, text, triggers.get(e.due, ()), stamp))
-    return cal.to_ical()
+        _event(lines, e, text, triggers.get(e.due, ()), stamp)
+    lines.append("END:VCALENDAR")
+    return b"\r\n".join(_fold(line) for line in lines) + b"\r\n"
 
 
-def _event(e: FeedEvent, text: FeedText, triggers: Sequence[tuple[str, timedelta]],
-           stamp: datetime) -> Event:
-    ev = Event()
-    ev.add("uid", e.uid)
-    ev.add("dtstamp", stamp)
-    ev.add("created", e.created.astimezone(UTC))
-    ev.add("last-modified", e.last_modified.astimezone(UTC))
-    ev.add("sequence", e.sequence)
-    ev.add("dtstart", e.due)
-    ev.add("dtend", e.due + timedelta(days=1))
-    ev.add("summary", e.summary)
-    ev.add("description", e.description)
-    ev.add("transp", "TRANSPARENT")
+def _event(lines: list[str], e: FeedEvent, text: FeedText,
+           triggers: Sequence[tuple[str, timedelta]], stamp: str) -> None:
     live = is_live(e.status)
-    ev.add("status", "CONFIRMED" if live else "CANCELLED")
+    lines += ["BEGIN:VEVENT", f"UID:{_text(e.uid)}", f"DTSTAMP:{stamp}",
+              f"CREATED:{_utc(e.created)}", f"LAST-MODIFIED:{_utc(e.last_modified)}",
+              f"SEQUENCE:{e.sequence}", f"DTSTART;VALUE=DATE:{e.due:%Y%m%d}",
+              f"DTEND;VALUE=DATE:{e.due + timedelta(days=1):%Y%m%d}",
+              f"SUMMARY:{_text(e.summary)}", f"DESCRIPTION:{_text(e.description)}",
+              "TRANSP:TRANSPARENT", f"STATUS:{'CONFIRMED' if live else 'CANCELLED'}"]
     if e.url:
-        ev.add("url", e.url)
+        lines.append(f"URL:{e.url}")
     if live:
         for action, offset in triggers:
-            alarm = Alarm()
-            alarm.add("action", "DISPLAY")
-            alarm.add("trigger", offset)
-            alarm.add("description", vText(f"{text.alarms[action]} — {e.summary}"))
-            ev.add_component(alarm)
-    return ev
+            lines += ["BEGIN:VALARM", "ACTION:DISPLAY", f"TRIGGER:{_duration(offset)}",
+                      f"DESCRIPTION:{_text(text.alarms[action])}",
+                      "END:VALARM"]
+    lines.append("END:VEVENT")
+
+
+def _utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@functools.lru_cache(maxsize=1024)
+def _duration(offset: timedelta) -> str:
+    return vDuration(offset).to_ical().decode()
+
+
+def _text(value: str) -> str:
+    """A TEXT value (§3.3.11): backslash, semicolon, comma and newline escaped."""
+    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
+
+
+def _fold(line: str) -> bytes:
+    """A content line in UTF-8, folded at 75 octets, never inside a character (§3.1)."""
+    data = line.encode()
+    if len(data) <= 75:
+        return data
+    parts, start, limit = [], 0, 75
+    while len(data) - start > limit:
+        end = start + limit
+        while data[end] & 0xC0 == 0x80:  # a continuation byte: cut before its character
+            end -= 1
+        parts.append(data[start:end])
+        start, limit = end, 74  # a continuation line starts with one space
+    parts.append(data[start:])
+    return b"\r\n ".join(parts)

@@ -8,9 +8,10 @@ dd/mm/yyyy. docs/calendar.md says what a calendar client sees and why.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
@@ -99,7 +100,7 @@ def _event(o: FeedObligation, a: FeedAgreement, party: str, words: dict[str, str
         summary = f"[{words.get(o.status, o.status)}] {summary}"
     url = shell.policy.link_url("r", o.reply_token) if o.reply_token else None
     lines = [f"{words['agreement']}: {a.title} ({a.code})", f"{words['party']}: {party}",
-             f"{words['due']}: {show_date(o.due, lang)}",
+             f"{words['due']}: {_day(o.due, lang)}",
              f"{words['reply']}: {url}" if url else words["no_link"]]
     return FeedEvent(
         uid=f"{o.key}@phoihop", due=o.due, status=o.status, summary=summary,
@@ -107,6 +108,12 @@ def _event(o: FeedObligation, a: FeedAgreement, party: str, words: dict[str, str
         created=o.created_at,
         last_modified=last_modified(o.created_at, amended, o.last_reply, o.last_decision),
         url=url)
+
+
+@functools.lru_cache(maxsize=8192)
+def _day(d: date, language: str) -> str:
+    """`show_date`, remembered: a feed shows hundreds of dates on every fetch."""
+    return show_date(d, language)
 
 
 @dataclass(frozen=True)

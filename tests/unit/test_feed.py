@@ -112,3 +112,19 @@ def test_the_sequence_never_decreases_as_changes_are_recorded():
     values = [sequence(*s) for s in steps]
     assert values == sorted(values) and values[0] == 0
     assert len(set(values)) == len(values)  # every recorded change is a new sequence
+
+
+def test_long_vietnamese_text_is_folded_at_75_octets_and_escaped_inert():
+    title = ("Kiểm tra, đánh giá; «báo cáo» \\ định kỳ " * 6
+             + "\r\nEND:VEVENT\r\nBEGIN:VEVENT\nUID:forged")
+    ev = FeedEvent(uid="QT/x/so-gddt/2022@phoihop", due=date(2022, 12, 15),
+                   status=ObligationStatus.OPEN, summary=title, description=title + "\n2",
+                   sequence=0, created=CREATED, last_modified=CREATED)
+    body = build_feed(TEXT, LOCAL_ZONE, [ev], {}, NOW)
+    assert all(len(line) <= 75 for line in body.split(b"\r\n"))
+    assert body.endswith(b"\r\n") and b"\n" not in body.replace(b"\r\n", b"")
+    body.decode("utf-8")  # never cut inside a character
+    (parsed,) = Calendar.from_ical(body).walk("VEVENT")  # one event: nothing forged
+    assert str(parsed["SUMMARY"]) == title.replace("\r\n", "\n")
+    assert str(parsed["DESCRIPTION"]) == title.replace("\r\n", "\n") + "\n2"
+    assert str(parsed["UID"]) == "QT/x/so-gddt/2022@phoihop"
