@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from icalendar import Calendar
-from sqlmodel import select
+from sqlmodel import col, select
 
 from benchmarks.core import Row, pg_schema, row
 from config.bootstrap import bootstrap
@@ -68,7 +68,7 @@ def measure(url: str, data_dir: Path) -> tuple[int, list[float], int]:
                          registered_at=clock.at)
         clock.at = datetime(2023, 6, 1, 2, 0, tzinfo=UTC)
         with app.session(write=True) as s:
-            focal = s.exec(select(Contact).join(Party, Party.id == Contact.party_id).where(
+            focal = s.exec(select(Contact).join(Party, col(Party.id) == Contact.party_id).where(
                 Party.key == PARTY, Contact.role == "focal")).one()
             rows = s.exec(select(Obligation).where(Obligation.party == PARTY)).all()
             assert focal.id is not None
