@@ -5,7 +5,10 @@ or revoked link gets the portal's one refusal page; GET and HEAD write nothing."
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 
@@ -14,14 +17,18 @@ from fastapi.testclient import TestClient
 from icalendar import Calendar
 from sqlmodel import select
 
+from config.bootstrap import bootstrap
+from config.settings import Settings
 from core.calendar import local_instant
-from models.tables import Link
+from models.links import issue_feeds, token_for
+from models.migrate import upgrade
+from models.tables import Contact, Link, Party
 from notifications.send import send_pending
 from portal.app import create_app
 from services.calendar import FeedUnknown, revoke_party_feeds
 from services.imports import import_agreement
 from services.ladder import fire_steps
-from tests.conftest import QT
+from tests.conftest import QT, FixedClock
 from tests.integration.test_portal_attacks import dump
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -165,3 +172,49 @@ def test_the_feed_answers_as_its_schema_says(mailer, smtp, clock):
         response = case.call()
         assert response.status_code == code
         case.validate_response(response)  # every check, content type included
+
+
+def test_calendar_revoke_through_the_command_line(tmp_path):
+    """`phoihop calendar revoke`: a feed link issued in the data directory's database is
+    refused afterwards; an unknown party is one line and exit 1, in the setting's
+    language."""
+    env = {**os.environ, "PHOIHOP_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "160"}
+    env.pop("PHOIHOP_DATABASE_URL", None)
+    env.pop("PHOIHOP_CONFIG", None)
+
+    def run(*args: str, lang: str = "vi") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                              text=True, env={**env, "PHOIHOP_LANGUAGE": lang}, timeout=60)
+
+    assert run("import", str(QT)).returncode == 0
+    clock = FixedClock(datetime.now(UTC))
+    app = bootstrap(Settings(data_dir=tmp_path / "data"), clock=clock)
+    try:
+        upgrade(app.engine)
+        with app.session(write=True) as s:
+            party = s.exec(select(Party).where(Party.key == "so-gddt")).one()
+            focal = s.exec(select(Contact).where(Contact.party_id == party.id,
+                                                 Contact.role == "focal")).one()
+            (lid,) = issue_feeds(s, app.secret_key, now=clock.at, wanted={
+                (party.agreement_id, focal.id): clock.at + timedelta(days=30)}).values()
+            token = token_for(app.secret_key, s.get(Link, lid).nonce)
+        client = TestClient(create_app(app))
+        assert client.get(f"/c/{token}").status_code == 200
+        done = run("calendar", "revoke", "QT-KHKT-2021-2025", "so-gddt")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == ("QT-KHKT-2021-2025 — Sở Giáo dục và Đào tạo tỉnh "
+                                       "Quảng Trị: đã thu hồi 1 đường dẫn lịch")
+        assert client.get(f"/c/{token}").status_code == 404
+        again = run("calendar", "revoke", "QT-KHKT-2021-2025", "so-gddt", lang="en")
+        assert again.stdout.strip().endswith(": 0 calendar link(s) revoked")
+    finally:
+        app.engine.dispose()
+    unknown = run("calendar", "revoke", "QT-KHKT-2021-2025", "khong-co")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.strip() == ("QT-KHKT-2021-2025: không có đơn vị khong-co trong "
+                                      "chương trình")
+    nobody = run("calendar", "revoke", "QT-KHKT-2021-2025", "so-gddt", "--email", "x@y.example",
+                 lang="en")
+    assert nobody.returncode == 1
+    assert nobody.stderr.strip() == ("QT-KHKT-2021-2025: no party so-gddt (x@y.example) in "
+                                     "this agreement")
