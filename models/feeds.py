@@ -1,7 +1,7 @@
 """What a party's calendar feed shows, read through its link (reads only: GET serves it).
 
 A feed link (purpose `calendar`) is bound to one agreement and one contact; the contact's
-party is the feed's party. Everything comes in five statements whatever the number of
+party is the feed's party. Everything comes in four statements whatever the number of
 obligations: the link with its contact, party and agreement; the party's obligations with
 their commitments' titles; per obligation the count and newest instant of its replies and
 of the decisions on them; and the live reply links the contact holds for them.
