@@ -26,9 +26,9 @@ from sqlmodel import col, select
 from benchmarks.core import Row, pg_schema, row
 from config.bootstrap import bootstrap
 from config.settings import Settings
-from models.links import issue_feeds, issue_many, token_for
+from models.links import feed_nonces, issue_feeds, issue_many, token_for
 from models.migrate import upgrade
-from models.tables import Contact, Link, Obligation, Party
+from models.tables import Contact, Obligation, Party
 from portal.app import create_app
 from services.imports import import_agreement
 from services.replies import record_reply
@@ -76,8 +76,8 @@ def measure(url: str, data_dir: Path) -> tuple[int, list[float], int]:
                 (o.id, focal.id): o.deadline + timedelta(days=60) for o in rows if o.id})
             agreement_id = rows[0].agreement_id
             (lid,) = issue_feeds(s, app.secret_key, now=clock.at, wanted={
-                (agreement_id, focal.id): clock.at + timedelta(days=3000)}).values()
-            nonce = s.exec(select(Link.nonce).where(Link.id == lid)).one()
+                (agreement_id, focal.party_id, focal.id): clock.at + timedelta(days=3000)}).values()
+            nonce = feed_nonces(s, [lid])[lid]
             later = sorted((o for o in rows if o.deadline > clock.at), key=lambda o: o.key)
             for o in later[:100]:
                 record_reply(s, app, obligation_key=o.key, status="extension", at=clock.at,

@@ -1,7 +1,7 @@
 """What a party's calendar feed shows, read through its link (reads only: GET serves it).
 
-A feed link (purpose `calendar`) is bound to one agreement and one contact; the contact's
-party is the feed's party. Everything comes in four statements whatever the number of
+A feed link (table `feed_link`) is bound to one agreement, one of its parties and the
+contact it was sent to. Everything comes in four statements whatever the number of
 obligations: the link with its contact, party and agreement; the party's obligations with
 their commitments' titles; per obligation the count and newest instant of its replies and
 of the decisions on them; and the live reply links the contact holds for them.
@@ -20,7 +20,16 @@ from sqlmodel import Session
 from core.statuses import ObligationStatus
 from models.links import LinkRefused, hash_token, token_for
 from models.sql import table
-from models.tables import Agreement, Commitment, Contact, Link, Obligation, Party, Reply
+from models.tables import (
+    Agreement,
+    Commitment,
+    Contact,
+    FeedLink,
+    Link,
+    Obligation,
+    Party,
+    Reply,
+)
 
 
 @dataclass(frozen=True)
@@ -62,16 +71,15 @@ class FeedRows:
 
 
 def feed_rows(s: Session, secret_key: bytes, token: str, now: datetime) -> FeedRows:
-    """The feed a token names, or LinkRefused (unknown, tampered, expired, revoked, another
-    purpose, or a contact no longer in the agreement: one refusal)."""
+    """The feed a token names, or LinkRefused (unknown, tampered, expired, revoked, or a
+    contact no longer in the agreement: one refusal)."""
     if not token or len(token) > 100:
         raise LinkRefused
     row = s.execute(_link_query(), {"token_hash": hash_token(token)}).first()
     if row is None:
         raise LinkRefused
-    purpose, revoked_at, expires_at, link_id, contact_id, contact_active, *rest = row
-    if purpose != "calendar" or revoked_at is not None or expires_at <= now \
-            or not contact_active:
+    revoked_at, expires_at, link_id, contact_id, contact_active, *rest = row
+    if revoked_at is not None or expires_at <= now or not contact_active:
         raise LinkRefused
     party_key, party_name, party_short, *a = rest
     agreement = FeedAgreement(*a)
@@ -90,10 +98,10 @@ def feed_rows(s: Session, secret_key: bytes, token: str, now: datetime) -> FeedR
 
 @functools.cache
 def _link_query() -> sa.Select[Any]:
-    lk, c, p, a = (table(m) for m in (Link, Contact, Party, Agreement))
-    joined = (lk.join(c, c.c.id == lk.c.contact_id).join(p, p.c.id == c.c.party_id)
+    lk, c, p, a = (table(m) for m in (FeedLink, Contact, Party, Agreement))
+    joined = (lk.join(c, c.c.id == lk.c.contact_id).join(p, p.c.id == lk.c.party_id)
               .join(a, (a.c.id == lk.c.agreement_id) & (a.c.id == p.c.agreement_id)))
-    return sa.select(lk.c.purpose, lk.c.revoked_at, lk.c.expires_at, lk.c.id, lk.c.contact_id,
+    return sa.select(lk.c.revoked_at, lk.c.expires_at, lk.c.id, lk.c.contact_id,
                      c.c.active, p.c.key, p.c.name, p.c.short,
                      a.c.id, a.c.code, a.c.title, a.c.language, a.c.timezone, a.c.timing,
                      a.c.revision, a.c.updated_at

@@ -72,8 +72,8 @@ def fired_rows(s: Session, secret_key: bytes, link_days: int, items: Sequence[Fi
                 (item.obligation_id, r.contact_id))
             if contact is None or link_id is None:
                 continue
-            feed = feeds.get((item.agreement_id, r.contact_id)) if r.party == item.party \
-                else None
+            feed = feeds.get((item.agreement_id, contact.party_id, r.contact_id)) \
+                if r.party == item.party else None
             base = dict(kind=item.action, agreement_id=item.agreement_id,
                         obligation_id=item.obligation_id, step=item.step,
                         contact_id=r.contact_id, state=OutboxState.PENDING, attempts=0,
@@ -88,20 +88,21 @@ def fired_rows(s: Session, secret_key: bytes, link_days: int, items: Sequence[Fi
 
 
 def _feeds(s: Session, secret_key: bytes, days: timedelta, items: Sequence[FiredItem],
-           contacts: dict[int, Any], now: datetime) -> dict[tuple[int, int], int]:
+           contacts: dict[int, Any], now: datetime) -> dict[tuple[int, int, int], int]:
     """The calendar feed link of each (agreement, contact of the obligation's own party)
     the items reach: reused while live, else new; valid `days` after the agreement's
     period ends (services.calendar, docs/calendar.md)."""
-    wanted_pairs = {(item.agreement_id, r.contact_id) for item in items for r in item.recipients
-                    if item.party and r.party == item.party and r.contact_id in contacts}
-    if not wanted_pairs:
+    wanted = {(item.agreement_id, contacts[r.contact_id].party_id, r.contact_id)
+              for item in items for r in item.recipients
+              if item.party and r.party == item.party and r.contact_id in contacts}
+    if not wanted:
         return {}
     a = table(Agreement).c
     ends = {aid: end_of_day(period_end, tz) + days for aid, period_end, tz in s.execute(
         sa.select(a.id, a.period_end, a.timezone).where(
-            a.id.in_(sorted({aid for aid, _cid in wanted_pairs}))))}
+            a.id.in_(sorted({aid for aid, _pid, _cid in wanted}))))}
     return issue_feeds(s, secret_key, now=now, wanted={
-        (aid, cid): ends[aid] for aid, cid in wanted_pairs if aid in ends})
+        key: ends[key[0]] for key in wanted if key[0] in ends})
 
 
 def by_id(s: Session, model: Any, ids: set[int]) -> dict[int, Any]:

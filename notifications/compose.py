@@ -18,7 +18,7 @@ from sqlmodel import Session
 from core.calendar import zone
 from core.policy import Policy
 from core.statuses import Audience, ObligationStatus
-from models.links import token_for, token_of
+from models.links import feed_nonces, token_for, token_of
 from models.outbox import message_id
 from models.sql import table as _table
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, OutboxMessage, Party
@@ -118,9 +118,7 @@ def _calendars(s: Session, secret_key: bytes, policy: Policy, group: list[Outbox
               if row.context.get("feed_link_id")}
     if not wanted:
         return []
-    link = _table(Link)
-    nonces: dict[int, str] = {lid: nonce for lid, nonce in s.execute(
-        sa.select(link.c.id, link.c.nonce).where(link.c.id.in_(sorted(wanted))))}
+    nonces = feed_nonces(s, list(wanted))
     return [{"party": party, "link": policy.link_url("c", token_for(secret_key, nonces[lid]))}
             for lid, party in wanted.items() if lid in nonces]
 

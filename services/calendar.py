@@ -130,19 +130,18 @@ class FeedUnknown(LookupError):
 def revoke_party_feeds(shell: Shell, code: str, party: str, email: str | None,
                        now: datetime) -> Revoked:
     """Revoke the live calendar links of a party (of one contact, by e-mail): the next
-    request e-mail to a contact brings a new one."""
+    ladder e-mail to a contact brings a new one."""
     with shell.session(write=True) as s:
         row = s.exec(select(Party.id, Party.name).join(
             Agreement, col(Agreement.id) == Party.agreement_id).where(
             Agreement.code == code, Party.key == party)).first()
-        agreement_id = s.exec(select(Agreement.id).where(Agreement.code == code)).first()
-        if row is None or agreement_id is None:
+        if row is None or row[0] is None:
             raise FeedUnknown(f"{code} {party}")
-        query = select(Contact.id).where(Contact.party_id == row[0])
+        contacts: list[int] | None = None
         if email is not None:
-            query = query.where(Contact.email == email)
-        contacts = [cid for cid in s.exec(query) if cid is not None]
-        if email is not None and not contacts:
-            raise FeedUnknown(f"{code} {party} {email}")
-        n = revoke_feeds(s, agreement_id=agreement_id, contact_ids=contacts, now=now)
+            contacts = [cid for cid in s.exec(select(Contact.id).where(
+                Contact.party_id == row[0], Contact.email == email)) if cid is not None]
+            if not contacts:
+                raise FeedUnknown(f"{code} {party} {email}")
+        n = revoke_feeds(s, party_id=row[0], contact_ids=contacts, now=now)
     return Revoked(code, row[1], n)

@@ -129,8 +129,8 @@ def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str
                 "when": r.recorded_at.astimezone(local).strftime("%d/%m/%Y %H:%M"),
                 "decision": history_note(r.decision, r.decision_comment, lang)}
                for r in replies]
-    feed = live_feed(s, shell.secret_key, agreement_id=a.id, contact_id=contact_id,
-                     now=now) if contact_id is not None else None
+    feed = live_feed(s, shell.secret_key, agreement_id=a.id, party=o.party,
+                     contact_id=contact_id, now=now) if contact_id is not None else None
     return View(link, o, a, info, indicators, history,
                 prefill(s, o, a, indicators, lang, replies), contact,
                 shell.policy.link_url("c", feed) if feed else None)

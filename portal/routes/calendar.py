@@ -1,8 +1,8 @@
 """A party's calendar feed: `GET /c/{token}` (and HEAD) answers iCalendar.
 
-The token is a capability link of purpose `calendar`, bound to an agreement and the
-contact it was sent to (the contact's party is the feed's); it comes in the ladder's
-e-mails and on the reply page. GET reads only. A bad, expired or revoked link gets the
+The token is a capability link (table `feed_link`), bound to an agreement, one of its
+parties and the contact it was sent to; it comes in the ladder's e-mails and on the reply
+page. GET reads only. A bad, expired or revoked link gets the
 portal's one refusal page.
 """
 

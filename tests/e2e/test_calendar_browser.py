@@ -16,9 +16,9 @@ from sqlmodel import select
 from config.bootstrap import bootstrap
 from config.settings import Settings
 from core.calendar import local_instant
-from models.links import issue, issue_feeds, token_for
+from models.links import feed_nonces, issue, issue_feeds, token_for
 from models.migrate import upgrade
-from models.tables import Contact, Link, Obligation, Party
+from models.tables import Contact, Obligation, Party
 from portal.app import create_app
 from services.imports import import_agreement
 from tests.conftest import QT
@@ -48,8 +48,8 @@ def served(tmp_path):
                       expires_at=o.deadline + timedelta(days=60), obligation_id=o.id,
                       contact_id=focal.id).token
         (lid,) = issue_feeds(s, app.secret_key, now=now[0], wanted={
-            (party.agreement_id, focal.id): now[0] + timedelta(days=400)}).values()
-        feed = token_for(app.secret_key, s.get(Link, lid).nonce)
+            (party.agreement_id, party.id, focal.id): now[0] + timedelta(days=400)}).values()
+        feed = token_for(app.secret_key, feed_nonces(s, [lid])[lid])
     server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)

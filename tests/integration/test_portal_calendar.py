@@ -20,9 +20,9 @@ from sqlmodel import select
 from config.bootstrap import bootstrap
 from config.settings import Settings
 from core.calendar import local_instant
-from models.links import issue_feeds, token_for
+from models.links import feed_nonces, issue_feeds, token_for
 from models.migrate import upgrade
-from models.tables import Contact, Link, Party
+from models.tables import Contact, FeedLink, Party
 from notifications.send import send_pending
 from portal.app import create_app
 from services.calendar import FeedUnknown, revoke_party_feeds
@@ -142,8 +142,7 @@ def test_a_tampered_or_revoked_feed_link_gets_the_one_refusal_page(mailer, smtp,
         assert "text/html" in refused.headers["content-type"]
     # the feed token is stored hashed only
     with mailer.session() as s:
-        stored = [(k.token_hash, k.nonce) for k in s.exec(
-            select(Link).where(Link.purpose == "calendar"))]
+        stored = [(k.token_hash, k.nonce) for k in s.exec(select(FeedLink))]
     token = feed_url.removeprefix("/c/")
     assert stored and all(token not in row for row in stored)
 
@@ -196,8 +195,9 @@ def test_calendar_revoke_through_the_command_line(tmp_path):
             focal = s.exec(select(Contact).where(Contact.party_id == party.id,
                                                  Contact.role == "focal")).one()
             (lid,) = issue_feeds(s, app.secret_key, now=clock.at, wanted={
-                (party.agreement_id, focal.id): clock.at + timedelta(days=30)}).values()
-            token = token_for(app.secret_key, s.get(Link, lid).nonce)
+                (party.agreement_id, party.id, focal.id): clock.at + timedelta(days=30)
+            }).values()
+            token = token_for(app.secret_key, feed_nonces(s, [lid])[lid])
         client = TestClient(create_app(app))
         assert client.get(f"/c/{token}").status_code == 200
         done = run("calendar", "revoke", "QT-KHKT-2021-2025", "so-gddt")
