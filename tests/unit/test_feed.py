@@ -128,3 +128,22 @@ def test_long_vietnamese_text_is_folded_at_75_octets_and_escaped_inert():
     assert str(parsed["SUMMARY"]) == title.replace("\r\n", "\n")
     assert str(parsed["DESCRIPTION"]) == title.replace("\r\n", "\n") + "\n2"
     assert str(parsed["UID"]) == "QT/x/so-gddt/2022@phoihop"
+
+
+def test_the_ladder_mail_carries_the_feed_link_in_both_languages_escaped_in_html():
+    from notifications.render import render
+
+    item = {"action": "request", "audience": "focal", "agreement_code": "QT", "agreement_title":
+            "Chương trình", "commitment": "Học tập", "party": "Sở GD&ĐT", "period": "năm 2022",
+            "due": "15/12/2022", "days_text": "còn 30 ngày", "link": "https://p.example/r/a",
+            "outstanding": []}
+    calendars = [{"party": "Sở GD&ĐT <b> (QT)", "link": "https://p.example/c/feed"}]
+    for lang, intro in (("vi", "Lịch hạn báo cáo cho điện thoại"),
+                        ("en", "Deadlines for your phone's calendar")):
+        out = render("ladder", lang, {"recipient": "Hoa", "sender": "Hội", "agreements": "QT",
+                                      "items": [item], "calendars": calendars})
+        assert intro in out.text and "  - Sở GD&ĐT <b> (QT): https://p.example/c/feed" in out.text
+        assert 'href="https://p.example/c/feed"' in out.html and "&lt;b&gt;" in out.html
+        without = render("ladder", lang, {"recipient": "Hoa", "sender": "Hội",
+                                          "agreements": "QT", "items": [item], "calendars": []})
+        assert intro not in without.text and "/c/" not in without.html
