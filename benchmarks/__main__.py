@@ -18,7 +18,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from benchmarks.core import Row
 
-AREAS = ["core", "mail", "portal", "flows", "dossier", "soak", "reliability"]
+AREAS = ["core", "mail", "portal", "flows", "dossier", "soak", "reliability", "calendar"]
 
 
 def main(argv: list[str] | None = None) -> int:

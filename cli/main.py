@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from cli import (
+    calendar_cmds,
     config_cmds,
     core_cmds,
     demo_cmds,
@@ -54,6 +55,7 @@ doctor_cmds.register(app)
 flow_cmds.register(app)
 portal_cmds.register(app)
 review_cmds.register(app)
+calendar_cmds.register(app)
 plain_usage(app)
 
 

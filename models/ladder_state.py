@@ -50,6 +50,7 @@ class FiredItem:
     at: datetime
     agreement_id: int = 0
     deadline: datetime | None = None
+    party: str = ""  # the obligation's party: its own contacts get its calendar feed link
 
 
 @dataclass

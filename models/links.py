@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.sql import chunks, table
-from models.tables import Link
+from models.tables import FeedLink, Link, Party
 
 PURPOSES = ("reply", "accept", "return", "approve", "deny", "dossier")
 
@@ -105,6 +105,73 @@ def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: dateti
                 sa.insert(t).returning(c.id, c.obligation_id, c.contact_id), new):
             out[(oid, cid)] = lid
     return out
+
+
+def issue_feeds(session: Session, secret_key: bytes, *, now: datetime,
+                wanted: dict[tuple[int, int, int], datetime]) -> dict[tuple[int, int, int], int]:
+    """Calendar feed links (table `feed_link`) for many (agreement id, party id, contact
+    id), each with its expiry: the id of a live link per binding, reused (its expiry
+    extended when needed) or new; made as reply links are (`issue_many`)."""
+    t = table(FeedLink)
+    c = t.c
+    live: dict[tuple[int, int, int], tuple[int, datetime]] = {}
+    contacts = sorted({cid for _aid, _pid, cid in wanted})
+    for chunk in chunks(contacts):
+        for lid, aid, pid, cid, expires in session.execute(
+                sa.select(c.id, c.agreement_id, c.party_id, c.contact_id, c.expires_at).where(
+                    c.contact_id.in_(chunk), c.revoked_at.is_(None), c.expires_at > now)
+                .order_by(c.id)):
+            live[(aid, pid, cid)] = (lid, expires)  # the newest wins, as in `issue`
+    out = {key: lid for key, (lid, _exp) in live.items() if key in wanted}
+    extend = [{"lid": lid, "expires": wanted[key]} for key, (lid, exp) in live.items()
+              if key in wanted and wanted[key] > exp]
+    if extend:
+        session.execute(sa.update(t).where(c.id == sa.bindparam("lid"))
+                        .values(expires_at=sa.bindparam("expires")), extend)
+    new = [dict(token_hash=hash_token(token_for(secret_key, nonce)), nonce=nonce,
+                agreement_id=aid, party_id=pid, contact_id=cid, expires_at=expires,
+                created_at=now)
+           for (aid, pid, cid), expires in sorted(wanted.items()) if (aid, pid, cid) not in out
+           for nonce in [secrets.token_urlsafe(16)]]  # 128 bits
+    if new:
+        for lid, aid, pid, cid in session.execute(
+                sa.insert(t).returning(c.id, c.agreement_id, c.party_id, c.contact_id), new):
+            out[(aid, pid, cid)] = lid
+    return out
+
+
+def live_feed(session: Session, secret_key: bytes, *, agreement_id: int, party: str,
+              contact_id: int, now: datetime) -> str | None:
+    """The token of the contact's live calendar feed link for the party (its id in the
+    agreement file), if one was issued: read only (the reply page shows it)."""
+    f, p = table(FeedLink), table(Party)
+    nonce = session.execute(sa.select(f.c.nonce).select_from(
+        f.join(p, p.c.id == f.c.party_id)).where(
+        f.c.agreement_id == agreement_id, p.c.key == party, f.c.contact_id == contact_id,
+        f.c.revoked_at.is_(None), f.c.expires_at > now).order_by(f.c.id.desc()).limit(1)
+    ).scalar()
+    return None if nonce is None else token_for(secret_key, nonce)
+
+
+def feed_nonces(session: Session, ids: list[int]) -> dict[int, str]:
+    """The stored nonces of these feed links (their tokens are derived from them)."""
+    c = table(FeedLink).c
+    return {lid: nonce for lid, nonce in session.execute(
+        sa.select(c.id, c.nonce).where(c.id.in_(sorted(ids))))}
+
+
+def revoke_feeds(session: Session, *, party_id: int, contact_ids: list[int] | None,
+                 now: datetime) -> int:
+    """Revoke the live calendar feed links of a party (of these contacts only, when
+    given); how many."""
+    t = table(FeedLink)
+    c = t.c
+    query = sa.update(t).where(c.party_id == party_id, c.revoked_at.is_(None),
+                               c.expires_at > now)
+    if contact_ids is not None:
+        query = query.where(c.contact_id.in_(contact_ids))
+    result = session.execute(query.values(revoked_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def issue_for_new_reply(session: Session, secret_key: bytes, *, purposes: tuple[str, ...],

@@ -21,9 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.calendar import end_of_day
 from core.statuses import SENDABLE_STATES, UNDELIVERED_STATES, OutboxState
 from models.ladder_state import FiredItem
-from models.links import issue_many
+from models.links import issue_feeds, issue_many
 from models.sql import chunks, insert_ignore, table
 from models.tables import Agreement, Contact, OutboxMessage
 
@@ -73,6 +74,7 @@ def fired_rows(s: Session, secret_key: bytes, link_days: int, items: Sequence[Fi
     links = issue_many(s, secret_key, purpose="reply", now=now, wanted={
         (oid, cid): deadline[oid] + days for oid, cid in wanted
         if cid in contacts and oid in deadline})
+    feeds = _feeds(s, secret_key, days, items, contacts, now)
     rows: list[dict[str, Any]] = []
     for item in items:
         for r in item.recipients:
@@ -80,16 +82,37 @@ def fired_rows(s: Session, secret_key: bytes, link_days: int, items: Sequence[Fi
                 (item.obligation_id, r.contact_id))
             if contact is None or link_id is None:
                 continue
+            feed = feeds.get((item.agreement_id, contact.party_id, r.contact_id)) \
+                if r.party == item.party else None
             base = dict(kind=item.action, agreement_id=item.agreement_id,
                         obligation_id=item.obligation_id, step=item.step,
                         contact_id=r.contact_id, state=OutboxState.PENDING, attempts=0,
                         next_attempt_at=now, created_at=now, subject="", body_text="",
                         context={"type": "ladder", "action": item.action,
                                  "audience": r.audience, "link_id": link_id,
-                                 "at": item.at.isoformat()})
+                                 "at": item.at.isoformat(),
+                                 **({"feed_link_id": feed} if feed else {})})
             rows += rows_for(contact, f"{item.obligation_key}#{item.step}#{r.contact_id}",
                              f"{item.at.isoformat()}", base)
     return rows
+
+
+def _feeds(s: Session, secret_key: bytes, days: timedelta, items: Sequence[FiredItem],
+           contacts: dict[int, Any], now: datetime) -> dict[tuple[int, int, int], int]:
+    """The calendar feed link of each (agreement, contact of the obligation's own party)
+    the items reach: reused while live, else new; valid `days` after the agreement's
+    period ends (services.calendar, docs/calendar.md)."""
+    wanted = {(item.agreement_id, contacts[r.contact_id].party_id, r.contact_id)
+              for item in items for r in item.recipients
+              if item.party and r.party == item.party and r.contact_id in contacts}
+    if not wanted:
+        return {}
+    a = table(Agreement).c
+    ends = {aid: end_of_day(period_end, tz) + days for aid, period_end, tz in s.execute(
+        sa.select(a.id, a.period_end, a.timezone).where(
+            a.id.in_(sorted({aid for aid, _pid, _cid in wanted}))))}
+    return issue_feeds(s, secret_key, now=now, wanted={
+        key: ends[key[0]] for key in wanted if key[0] in ends})
 
 
 def by_id(s: Session, model: Any, ids: set[int]) -> dict[int, Any]:

@@ -220,6 +220,24 @@ class Link(SQLModel, table=True):
     created_at: datetime = _instant()
 
 
+class FeedLink(SQLModel, table=True):
+    """A party's calendar feed capability (docs/calendar.md), bound to one agreement, one
+    of its parties and the contact it was sent to: only the hash of its token is stored.
+    Apart from `link`, whose rows are each bound to an obligation, a reply or a cycle."""
+
+    __tablename__ = "feed_link"
+    __table_args__ = (sa.Index("ix_feed_link_contact_agreement", "contact_id", "agreement_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    nonce: str = Field(max_length=64)  # token = HMAC(secret key, nonce), as for `link`
+    agreement_id: int = Field(foreign_key="agreement.id")
+    party_id: int = Field(foreign_key="party.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    expires_at: datetime = _instant()
+    revoked_at: datetime | None = _instant(default=None)
+    created_at: datetime = _instant()
+
+
 class Review(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("agreement_id", "cycle"),)
     id: int | None = Field(default=None, primary_key=True)

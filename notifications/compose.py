@@ -18,7 +18,7 @@ from sqlmodel import Session
 from core.calendar import zone
 from core.policy import Policy
 from core.statuses import Audience, ObligationStatus
-from models.links import token_for, token_of
+from models.links import feed_nonces, token_for, token_of
 from models.outbox import message_id
 from models.sql import table as _table
 from models.tables import Agreement, Commitment, Contact, Link, Obligation, OutboxMessage, Party
@@ -68,8 +68,9 @@ def build_message(s: Session, secret_key: bytes, policy: Policy, group: list[Out
     else:
         items = _items(s, secret_key, policy, group, now, language)
         codes = ", ".join(sorted({i["agreement_code"] for i in items}))
-        rendered = render("ladder", language, {"recipient": name, "sender": sender,
-                                                "agreements": codes, "items": items})
+        rendered = render("ladder", language, {
+            "recipient": name, "sender": sender, "agreements": codes, "items": items,
+            "calendars": _calendars(s, secret_key, policy, group, items)})
     return Message(to_address=first.recipient, to_name=name, subject=rendered.subject,
                    text=rendered.text, html=rendered.html,
                    message_id=message_id(r.key for r in group),
@@ -106,6 +107,20 @@ def _items(s: Session, secret_key: bytes, policy: Policy, group: list[OutboxMess
             item["outstanding"] = outstanding[scope]
         items.append(item)
     return items
+
+
+def _calendars(s: Session, secret_key: bytes, policy: Policy, group: list[OutboxMessage],
+               items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The calendar feed links of a ladder message (one per agreement and party: the
+    recipient's own party's deadlines), in the order of its items."""
+    wanted = {row.context["feed_link_id"]: item["party"] + f" ({item['agreement_code']})"
+              for row, item in zip(group, items, strict=True)
+              if row.context.get("feed_link_id")}
+    if not wanted:
+        return []
+    nonces = feed_nonces(s, list(wanted))
+    return [{"party": party, "link": policy.link_url("c", token_for(secret_key, nonces[lid]))}
+            for lid, party in wanted.items() if lid in nonces]
 
 
 @functools.cache

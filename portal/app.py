@@ -6,7 +6,7 @@ unknown, tampered, expired and revoked links cannot be told apart. Tokens never 
 log line: the access log is ours and masks them.
 
 `create_app` only assembles: the guard (`portal.middleware`), the routes
-(`portal.routes.reply`, `.dossier`, `.decisions`) and what they are given
+(`portal.routes.reply`, `.dossier`, `.decisions`, `.calendar`) and what they are given
 (`portal.deps.Portal`, on the app's state).
 """
 
@@ -25,7 +25,7 @@ from portal import uploads
 from portal.deps import Portal
 from portal.middleware import Guard, limiters
 from portal.openapi import RESPONSES
-from portal.routes import decisions, dossier, reply
+from portal.routes import calendar, decisions, dossier, reply
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,4 +43,5 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
     api.include_router(reply.router)
     api.include_router(dossier.router)
     api.include_router(decisions.router)
+    api.include_router(calendar.router)
     return api

@@ -6,7 +6,10 @@ TEXT = {
     "vi": {
         "title": "Trả lời tình hình thực hiện", "agreement": "Chương trình",
         "commitment": "Nội dung", "party": "Đơn vị", "period": "Kỳ báo cáo", "due": "Hạn",
-        "indicators": "Chỉ tiêu", "history": "Các lần trả lời trước", "status": "Tình hình",
+        "indicators": "Chỉ tiêu", "history": "Các lần trả lời trước",
+        "calendar": "Lịch hạn báo cáo của đơn vị",
+        "calendar_hint": "Thêm vào lịch điện thoại bằng «Đăng ký lịch» / «Thêm lịch từ URL»: "
+                         "các hạn tự cập nhật khi được gia hạn.", "status": "Tình hình",
         "done": "Đã hoàn thành (gửi báo cáo)", "in_progress": "Đang thực hiện",
         "blocked": "Gặp vướng mắc", "extension": "Xin gia hạn", "percent": "Tỷ lệ hoàn thành (%)",
         "reason": "Lý do / đề xuất", "until": "Xin gia hạn đến ngày", "note": "Ghi chú",
@@ -32,7 +35,10 @@ TEXT = {
     "en": {
         "title": "Report your progress", "agreement": "Agreement", "commitment": "Commitment",
         "party": "Agency", "period": "Reporting period", "due": "Due",
-        "indicators": "Indicators", "history": "Earlier replies", "status": "Status",
+        "indicators": "Indicators", "history": "Earlier replies",
+        "calendar": "Your agency's report deadlines",
+        "calendar_hint": "Add it to your phone's calendar as a subscription (\"from URL\"): "
+                         "dates update when an extension is granted.", "status": "Status",
         "done": "Done (report sent)", "in_progress": "In progress", "blocked": "Blocked",
         "extension": "Request an extension", "percent": "Completion (%)",
         "reason": "Reason / proposal", "until": "Extend until", "note": "Note",

@@ -82,7 +82,7 @@ class Guard:
         elif int(length) > MAX_BODY:
             refusal = HTMLResponse("413", status_code=413)
         elif not self.per_address.allow(address) or (
-                path.startswith(("/r/", "/d/"))
+                path.startswith(("/r/", "/d/", "/c/"))
                 and not self.per_link.allow(hash_token(path[3:]))):
             refusal = HTMLResponse(TEXT["vi"]["too_many"], status_code=429)
         if refusal is not None:

@@ -100,3 +100,7 @@ DECISION_POST = responses({
     403: {"reload": link("show_decision", "Reload the page for a fresh form")},
     409: {"page_again": link("show_decision", "The link's page: already decided")},
     422: {"with_comment": link("decide", "Send it again with a comment")}})
+FEED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The party's deadlines (iCalendar, RFC 5545)",
+    "content": {"text/calendar": {"schema": {"type": "string"}}},
+    "links": {"headers_only": link("feed_head", "The same feed, headers only")}}}

@@ -72,7 +72,7 @@ def tick(s: Session, shell: Shell, now: datetime, agreement_code: str | None = N
                              ctx.hosts.get(r.cycle or 0), ctx.contacts_of)
         fired.append(FiredItem(r.id, r.key, r.code, decision.step, step.action,
                                tuple(Recipient(*who) for who in reached),
-                               decision.skipped, now, r.agreement_id, r.deadline))
+                               decision.skipped, now, r.agreement_id, r.deadline, r.party))
     return fired
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from core.calendar import DateOutOfRange, check_day, zone
 from core.numbers import show_number
 from core.statuses import ObligationStatus
-from models.links import LinkRefused, hash_token, resolve
+from models.links import LinkRefused, hash_token, live_feed, resolve
 from models.outbox import insert_messages, message_rows
 from models.replies import Attachment
 from models.sql import table as _table
@@ -84,6 +84,7 @@ class View:
     history: list[dict[str, Any]]
     prefill: Prefill | None = None
     contact: ContactInfo | None = None
+    calendar: str | None = None  # the contact's calendar feed link for the agreement
 
 
 def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str | None,
@@ -128,8 +129,11 @@ def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str
                 "when": r.recorded_at.astimezone(local).strftime("%d/%m/%Y %H:%M"),
                 "decision": history_note(r.decision, r.decision_comment, lang)}
                for r in replies]
+    feed = live_feed(s, shell.secret_key, agreement_id=a.id, party=o.party,
+                     contact_id=contact_id, now=now) if contact_id is not None else None
     return View(link, o, a, info, indicators, history,
-                prefill(s, o, a, indicators, lang, replies), contact)
+                prefill(s, o, a, indicators, lang, replies), contact,
+                shell.policy.link_url("c", feed) if feed else None)
 
 
 @functools.cache

@@ -70,7 +70,7 @@ def form_page(request: Request, ctx: Portal, view: Any, lang: str, code: int = 2
     return page(request, "reply.html", lang, code, heading=TEXT[lang]["title"],
                 o=view.info, indicators=view.indicators, history=view.history,
                 errors=errors or {}, values=values or (prefill.values if prefill else {}),
-                prefill=prefill, dropped=dropped, accept=uploads.ACCEPT,
+                prefill=prefill, dropped=dropped, accept=uploads.ACCEPT, calendar=view.calendar,
                 token=request.path_params["token"], form_nonce=nonce,
                 csrf=csrf_token(ctx.app, view.link.id or 0, nonce))
 

@@ -41,4 +41,4 @@ def test_migrations_match_the_tables(app):
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
         version = conn.exec_driver_sql("select version_num from alembic_version").scalar()
     assert diff == []
-    assert version == "0004"
+    assert version == "0005"
