@@ -25,7 +25,7 @@ from portal import uploads
 from portal.deps import Portal
 from portal.middleware import Guard, limiters
 from portal.openapi import RESPONSES
-from portal.routes import decisions, dossier, reply
+from portal.routes import decisions, dossier, home, reply
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,4 +43,5 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
     api.include_router(reply.router)
     api.include_router(dossier.router)
     api.include_router(decisions.router)
+    api.include_router(home.router)
     return api
