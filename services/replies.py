@@ -78,8 +78,9 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
                       ) -> tuple[Reply, bool]:
     """`record_reply`, and whether the reply is new (False: its form was recorded before).
 
-    `form_errors` (fields the caller could not read) are raised as ReplyInvalid once the
-    form is known not to be a replay, before anything else is checked. `messages`: the
+    `form_errors` (fields the caller could not read, a refused file) are raised as
+    ReplyInvalid once the form is known not to be a replay, with every other error of the
+    form (all shown at once). `messages`: the
     outbox rows the reply calls for are added to it (the caller records them with its
     own) instead of being recorded here. An `extension` goes the ORM way (`apply_reply`):
     its decision and re-timing need the whole row. `language`: values are text typed in a
@@ -92,9 +93,9 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
         found = s.get(Reply, earlier)
         assert found is not None
         return found, False
-    if form_errors:
-        raise ReplyInvalid(form_errors)
     if o is None or o.status in CLOSED:
+        if form_errors:
+            raise ReplyInvalid(form_errors)
         raise ReplyRefused(obligation_key)
     errors = field_errors(status, percent, reason, until, o.due, language)
     clean: dict[str, int | float | str] = {}
@@ -102,6 +103,7 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
     if values and o.commitment:
         clean, value_errors = check_values(o.indicators or [], values, language, picks, asks)
         errors.update(value_errors)
+    errors.update(form_errors or {})  # what could not be read says so, not "required"
     if errors:
         raise ReplyInvalid(errors, asks)
     fields = dict(obligation_id=o.id, version=(last or 0) + 1, status=status,

@@ -142,7 +142,7 @@ async def record(request: Request, ctx: Portal, token: str, lang: str | None, ra
             staged = await run_in_threadpool(uploads.stage, upload.file, upload.filename,
                                              ctx.attachments)
         except uploads.UploadRejected as exc:
-            upload_error = str(exc)
+            upload_error = exc.text(lang or view.agreement.language)
         except uploads.UploadFailed as exc:
             log.error("attachment not stored, reply not recorded: %s", exc)
             return failed(request, lang or view.agreement.language, 503, "store_failed")

@@ -152,7 +152,8 @@ def test_vietnamese_numbers_and_an_ambiguous_one_asked_back(served: Any) -> None
     assert reply.values == {"quy-vnd": 1500, "ca-nhan-khen-thuong": 1520}
 
 
-def test_english_page_reads_english_numbers_and_answers_in_english(served: Any) -> None:
+def test_english_page_reads_english_numbers_and_answers_in_english(served: Any,
+                                                                  tmp_path: Any) -> None:
     """Under ?lang=en: "1,520" is 1520, "63.4" a decimal; errors in English only; the
     labels (Commitment, Reporting period) do not run into their values."""
     from playwright.sync_api import sync_playwright
@@ -175,8 +176,13 @@ def test_english_page_reads_english_numbers_and_answers_in_english(served: Any) 
         page.select_option("#status", "done")
         page.fill("#v-quy-vnd", "1,234.5")
         page.fill("#v-ca-nhan-khen-thuong", "12.5")
+        fake = tmp_path / "report.pdf"
+        fake.write_bytes(b"<html>not a PDF</html>")
+        page.set_input_files("#attachment", str(fake))
         page.click("button[type=submit]")
         assert page.inner_text("#error-ca-nhan-khen-thuong") == "Must be a whole number ≥ 0"
+        assert page.inner_text("#attachment ~ .error") == (
+            "Only PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP or GIF files")
         assert page.locator("#error-quy-vnd").count() == 0
         text = page.inner_text("main")
         assert "Phải" not in text and "Vui lòng" not in text
