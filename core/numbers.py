@@ -183,6 +183,21 @@ def plain(number: Decimal | int | float, language: str) -> str:
         return format_decimal(number, format="#0." + "#" * MAX_DECIMALS, locale=language)
 
 
+def typed_back(v: int | float, language: str) -> str:
+    """A stored value as a partner would type it in a page of `language`, read back as
+    the same value (a prefilled field): no grouping, the language's decimal mark, and a
+    trailing 0 where three decimals after a short whole part could be read as thousands
+    (1.523 is "1,5230" in Vietnamese, not "1,523")."""
+    text = plain(v, language)
+    try:
+        read_typed("number", text, language)
+    except ValueAmbiguous:
+        return text + "0"
+    except ValueRefused:
+        return text
+    return text
+
+
 def read_typed(kind: str, raw: str, language: str, pick: str | None = None
                ) -> int | float | str:
     """What a person typed in a page of `language` (vi, en), as a value of `kind`.

@@ -43,8 +43,11 @@ _REPLY_FIELDS: dict[str, Any] = {
               "current due date; required with extension"},
     "reason": {"type": "string", "description": "Required with blocked"},
     "note": {"type": "string"}, "answered_by": {"type": "string"}, **_FORM_TOKEN}
-_INDICATORS = {"^v-": {"type": "string", "description": "v-<indicator id>: its value, "
-                       "checked by the indicator's kind and at_most"}}
+_INDICATORS = {"^v-": {"type": "string", "description": "v-<indicator id>: its value as "
+                       "typed in the page's language (1.520 / 63,4 in Vietnamese), checked "
+                       "by the indicator's kind and at_most"},
+               "^pick-v-": {"type": "string", "description": "pick-v-<indicator id>: the "
+                            "reading chosen for an ambiguous value (one the page offered)"}}
 REPLY_BODY: dict[str, Any] = {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["status", "csrf", "form_nonce"],

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.calendar import zone
-from core.numbers import show_number
+from core.numbers import show_number, typed_back
 from core.reply_rules import read_day, read_percent
 from core.statuses import ObligationStatus, ReplyStatus
 from models.links import LinkRefused, hash_token, resolve
@@ -216,16 +216,19 @@ def prefill(s: Session, o: ObligationInfo, a: AgreementInfo, indicators: list[di
     if found is None:
         return None
     values, recorded_at, label = found
-    shown = {f"v-{k}": _plain(v) for k, v in values.items() if k in ids}
+    shown = {f"v-{k}": _plain(v, language) for k, v in values.items() if k in ids}
     when = recorded_at.astimezone(zone(a.timezone)).date()
     return Prefill(shown, show_date(when, language), period(label, language))
 
 
-def _plain(v: Any) -> str:
-    """A stored value as a partner would type it back (no thousands separators)."""
+def _plain(v: Any, language: str) -> str:
+    """A stored value as a partner would type it back in the page's language (no
+    thousands separators, read back as the same value: `core.numbers.typed_back`)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    return str(v)
+    return typed_back(v, language)
 
 
 # What each status asks for besides the note, the name and the file (docs/portal.md):

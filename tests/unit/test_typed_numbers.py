@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.numbers import ValueAmbiguous, ValueRefused, parse_value, read_typed
+from core.numbers import ValueAmbiguous, ValueRefused, parse_value, read_typed, typed_back
 from core.reply_rules import check_values, field_errors, read_day, read_percent
 
 ASK = "asked back"
@@ -167,3 +167,12 @@ def test_completion_percentages() -> None:
         read_percent("63,4", "vi")
     with pytest.raises(ValueError, match=r"^Must be between 0 and 100$"):
         read_percent("120", "en")
+
+
+@pytest.mark.parametrize("value", [1520, 1.5, 1.523, 63.4, 1234.567, 0.125, -1.25, 12.345678,
+                                   999999999999999, 0.5])
+def test_a_prefilled_value_reads_back_as_itself(value: float) -> None:
+    for language in ("vi", "en"):
+        assert read_typed("number", typed_back(value, language), language) == value
+    assert typed_back(1.523, "vi") == "1,5230" and typed_back(1234.5, "vi") == "1234,5"
+    assert typed_back(1.523, "en") == "1.5230" and typed_back(63.4, "en") == "63.4"
