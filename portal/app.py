@@ -25,7 +25,7 @@ from portal import uploads
 from portal.deps import Portal
 from portal.middleware import Guard, limiters
 from portal.openapi import RESPONSES
-from portal.routes import calendar, decisions, dossier, reply
+from portal.routes import calendar, decisions, dossier, home, reply
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,4 +44,5 @@ def create_app(app: App, *, monotonic: Callable[[], float] = time.monotonic,
     api.include_router(dossier.router)
     api.include_router(decisions.router)
     api.include_router(calendar.router)
+    api.include_router(home.router)
     return api

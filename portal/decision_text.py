@@ -6,6 +6,10 @@ Vietnamese first. Keys ending in a purpose (accept, return, approve, deny) or a 
 
 from __future__ import annotations
 
+from typing import Any
+
+from core.statuses import Decision, ObligationStatus, ReplyStatus
+
 WORDS = {
     "vi": {
         "heading_accept": "Chấp nhận báo cáo",
@@ -78,3 +82,65 @@ WORDS = {
         "already_replaced": "the agency sent a newer report, or this one was accepted",
     },
 }
+
+
+STATE = {  # a reply link's state, at the top of the partner's page
+    "vi": {
+        "accepted": "Báo cáo đã được chấp nhận{on}. Nội dung này đã xong, không cần gửi thêm.",
+        "waived": "Nội dung này đã được miễn báo cáo; không cần trả lời.",
+        "returned": "Báo cáo được trả lại để bổ sung{on}: {comment}. Vui lòng gửi lại bên "
+                    "dưới.",
+        "submitted": "Đã gửi báo cáo lúc {when}; đang chờ cơ quan chủ trì xem xét.",
+        "granted": "Đã được gia hạn đến {until}.",
+        "denied": "Không được gia hạn{on}: {comment}. Hạn vẫn là {due}.",
+        "pending": "Đề nghị gia hạn đến {until} đang chờ cơ quan chủ trì quyết định.",
+        "on": " ngày {date}", "no_comment": "không nêu lý do",
+    },
+    "en": {
+        "accepted": "The report was accepted{on}. This item is complete; nothing more to "
+                    "send.",
+        "waived": "This item was waived; no reply is needed.",
+        "returned": "The report was returned for revision{on}: {comment}. Please send it "
+                    "again below.",
+        "submitted": "Report sent at {when}; awaiting the convener's review.",
+        "granted": "Extension granted until {until}.",
+        "denied": "Extension denied{on}: {comment}. The due date stays {due}.",
+        "pending": "The extension request until {until} awaits the convener's decision.",
+        "on": " on {date}", "no_comment": "no reason given",
+    },
+}
+
+
+def state_of(view: Any, language: str) -> dict[str, str] | None:
+    """What a reply link's page says first: accepted, returned (with the comment), sent
+    and awaiting review, an extension granted, denied or pending; None otherwise. `view`
+    is `services.partner.View`; the text is plain (the page escapes it)."""
+    w = STATE["en" if language == "en" else "vi"]
+    status = view.obligation.status
+    decided = next((r for r in reversed(view.history) if r.get("decision_code")), None)
+    latest = view.history[-1] if view.history else None
+
+    def on(r: dict[str, Any] | None) -> str:
+        return w["on"].format(date=r["decided"]) if r and r.get("decided") else ""
+
+    if status == ObligationStatus.ACCEPTED:
+        return {"kind": "accepted", "text": w["accepted"].format(on=on(decided))}
+    if status == ObligationStatus.WAIVED:
+        return {"kind": "closed", "text": w["waived"]}
+    if latest is None:
+        return None
+    code = latest.get("decision_code")
+    comment = latest.get("comment") or w["no_comment"]
+    if code == Decision.RETURNED:
+        return {"kind": "returned", "text": w["returned"].format(on=on(latest),
+                                                                  comment=comment)}
+    if code == Decision.GRANTED:
+        return {"kind": "info", "text": w["granted"].format(until=latest["until"] or "")}
+    if code == Decision.DENIED:
+        return {"kind": "returned", "text": w["denied"].format(
+            on=on(latest), comment=comment, due=view.info["due"])}
+    if code == Decision.PENDING:
+        return {"kind": "info", "text": w["pending"].format(until=latest["until"] or "")}
+    if status == ObligationStatus.SUBMITTED and latest["status"] == ReplyStatus.DONE:
+        return {"kind": "info", "text": w["submitted"].format(when=latest["when"])}
+    return None

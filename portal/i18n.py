@@ -31,6 +31,22 @@ TEXT = {
         "bad_form": "Biểu mẫu gửi lên không đọc được. Vui lòng tải lại trang và gửi lại.",
         "store_failed": "Máy chủ không lưu được tệp đính kèm nên trả lời chưa được ghi nhận. "
                         "Vui lòng thử lại sau hoặc gửi không kèm tệp.",
+        "when": "khi chọn", "or": "hoặc", "date_format": "ngày/tháng/năm",
+        "date_hint": "Ví dụ: 31/12/2022.",
+        "numbers_hint": "Viết số như thường lệ: 1.520 (một nghìn năm trăm hai mươi), 63,4.",
+        "pick": "Ý bạn là:",
+        "home_title": "phoihop — theo dõi chương trình phối hợp",
+        "home_what": (
+            "Đây là trang trả lời của phoihop, công cụ giúp Hội Khuyến học và các cơ quan, "
+            "đơn vị ký kết theo dõi việc thực hiện chương trình phối hợp: nhắc hạn báo cáo, "
+            "nhận trả lời của các đơn vị và tổng hợp số liệu cho các kỳ sơ kết, tổng kết."),
+        "home_how": (
+            "Không cần tài khoản: mỗi cán bộ đầu mối nhận qua thư một đường dẫn riêng cho "
+            "từng nội dung cần báo cáo; mở đường dẫn đó để trả lời. Trang này không có gì "
+            "khác để xem."),
+        "home_contact_title": "Cần hỗ trợ?",
+        "home_contact": "Liên hệ cán bộ theo dõi của cơ quan chủ trì chương trình phối hợp "
+                        "(người ký thư nhắc bạn nhận được), hoặc trả lời chính thư đó.",
     },
     "en": {
         "title": "Report your progress", "agreement": "Agreement", "commitment": "Commitment",
@@ -59,5 +75,23 @@ TEXT = {
         "bad_form": "The form could not be read. Please reload the page and send it again.",
         "store_failed": "The server could not store the attachment, so the reply was not "
                         "recorded. Please try again later, or send it without the file.",
+        "when": "when", "or": "or", "date_format": "dd/mm/yyyy",
+        "date_hint": "For example: 31/12/2022.",
+        "numbers_hint": "Write numbers as usual in English: 1,520 (one thousand five "
+                        "hundred and twenty), 63.4.",
+        "pick": "Did you mean:",
+        "home_title": "phoihop — coordination agreements",
+        "home_what": (
+            "This is the reply portal of phoihop, which helps a Learning Promotion "
+            "Association and the agencies that signed a coordination agreement with it "
+            "follow the agreement: reminders before each report is due, the agencies' "
+            "replies, and the figures of each review."),
+        "home_how": (
+            "No account is needed: each focal contact receives by e-mail a link of their "
+            "own for each item to report; open that link to reply. There is nothing else "
+            "to see here."),
+        "home_contact_title": "Need help?",
+        "home_contact": "Contact the coordinator of the agreement's convener (who signs the "
+                        "reminders you receive), or reply to that message.",
     },
 }

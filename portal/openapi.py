@@ -39,12 +39,15 @@ _REPLY_FIELDS: dict[str, Any] = {
     "status": {"type": "string", "enum": list(ReplyStatus)},
     "percent": {"type": "string", "description": "A whole number 0–100; required with "
                 "in_progress"},
-    "until": {"type": "string", "description": "yyyy-mm-dd, after the current due date; "
-              "required with extension"},
+    "until": {"type": "string", "description": "dd/mm/yyyy (or yyyy-mm-dd), after the "
+              "current due date; required with extension"},
     "reason": {"type": "string", "description": "Required with blocked"},
     "note": {"type": "string"}, "answered_by": {"type": "string"}, **_FORM_TOKEN}
-_INDICATORS = {"^v-": {"type": "string", "description": "v-<indicator id>: its value, "
-                       "checked by the indicator's kind and at_most"}}
+_INDICATORS = {"^v-": {"type": "string", "description": "v-<indicator id>: its value as "
+                       "typed in the page's language (1.520 / 63,4 in Vietnamese), checked "
+                       "by the indicator's kind and at_most"},
+               "^pick-v-": {"type": "string", "description": "pick-v-<indicator id>: the "
+                            "reading chosen for an ambiguous value (one the page offered)"}}
 REPLY_BODY: dict[str, Any] = {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["status", "csrf", "form_nonce"],
@@ -84,6 +87,8 @@ REPLY_PAGE = responses({
           "in_english": link("show_reply", "The page in English", lang="en"),
           "in_vietnamese": link("show_reply", "The page in Vietnamese", lang="vi"),
           "headers_only": link("show_head", "The same page, headers only")}})
+HOME_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "What phoihop is and whom to contact (HTML)", "content": PAGE}}
 REPLY_HEAD = responses({200: {"open": link("show_reply", "Open the page")}})
 REPLY_POST = responses({
     200: {"page_again": link("show_reply", "The page with the recorded reply in its "

@@ -48,7 +48,15 @@ ACCEPT = ".pdf,.docx,.xlsx,.odt,.png,.jpg,.jpeg,.webp,.gif"
 
 
 class UploadRejected(Exception):
-    """The file is not acceptable (too big, not an allowed type); shown next to the field."""
+    """The file is not acceptable (too big, not an allowed type); shown next to the field,
+    in the page's language (`text`); `str()` is "Vietnamese / English"."""
+
+    def __init__(self, vi: str, en: str) -> None:
+        super().__init__(f"{vi} / {en}")
+        self.vi, self.en = vi, en
+
+    def text(self, language: str) -> str:
+        return self.en[:1].upper() + self.en[1:] if language == "en" else self.vi
 
 
 class UploadFailed(Exception):
@@ -164,7 +172,7 @@ def stage(source: BinaryIO, raw_name: str | None, folder: Path) -> Staged | None
             while chunk := source.read(CHUNK):
                 size += len(chunk)
                 if size > MAX_BYTES:
-                    raise UploadRejected("Tệp lớn hơn 10 MB / the file is larger than 10 MB")
+                    raise UploadRejected("Tệp lớn hơn 10 MB", "the file is larger than 10 MB")
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
@@ -173,8 +181,8 @@ def stage(source: BinaryIO, raw_name: str | None, folder: Path) -> Staged | None
             return None
         kind = sniff(temp)
         if kind is None:
-            raise UploadRejected("Chỉ nhận tệp PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP hoặc GIF "
-                                 "/ only PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP or GIF files")
+            raise UploadRejected("Chỉ nhận tệp PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP hoặc GIF",
+                                 "only PDF, DOCX, XLSX, ODT, PNG, JPEG, WebP or GIF files")
     except UploadRejected:
         temp.unlink(missing_ok=True)
         raise

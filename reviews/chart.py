@@ -141,6 +141,41 @@ def on_time_chart(content: dict[str, Any]) -> bytes:
     return _png(c.image)
 
 
+# The phone versions (`narrow`): drawn NARROW pixels wide at twice the sizes, for a screen
+# about NARROW / 2 CSS pixels wide (a 360 px phone shows them at ~330 px, sharp on its
+# 2x screen): their smallest text is then 12-13 px on screen, where the 800 px chart
+# shrunk to 330 px showed 4-5 px text. One column: each party's name above its bar, one
+# panel per row.
+NARROW = 720
+K = 2  # the phone versions' scale
+
+
+def on_time_narrow(content: dict[str, Any]) -> bytes:
+    """`on_time_chart` for a phone: the name on its own line above the bar."""
+    w = Words(content["language"], content["timezone"])
+    names = content["parties"]
+    parties = content["figures"]["parties"]
+    row, top, pad = 27 * K, 40 * K, 8 * K
+    c = Canvas(NARROW, top + row * max(len(parties), 1) + 8 * K)
+    c.text((pad, 10 * K), c.fit(w["chart_rate"], 15 * K, NARROW - 2 * pad, bold=True),
+           15 * K, bold=True)
+    span = NARROW - 2 * pad - 52 * K
+    for n, p in enumerate(parties):
+        y = top + n * row
+        label = c.fit(names.get(p["party"], {}).get("short", p["party"]), 13 * K,
+                      NARROW - 2 * pad)
+        c.text((pad, y), label, 13 * K)
+        rate = p["on_time_rate"]
+        bar = y + 16 * K
+        c.draw.rectangle([pad, bar, pad + span, bar + 7 * K], fill=GRID)
+        length = int(span * rate) if isinstance(rate, int | float) else 0
+        if isinstance(rate, int | float):
+            c.draw.rectangle([pad, bar, pad + max(length, 2), bar + 7 * K], fill=_colour(rate))
+        c.text((pad + span + 6 * K, bar + 4 * K), w.rate(rate), 12 * K, bold=True,
+               anchor="lm")
+    return _png(c.image)
+
+
 def _panels(content: dict[str, Any], w: Words) -> list[tuple[str, str, Sequence[object]]]:
     history = content["history"]
     panels: list[tuple[str, str, Sequence[object]]] = [
@@ -150,47 +185,62 @@ def _panels(content: dict[str, Any], w: Words) -> list[tuple[str, str, Sequence[
     return panels
 
 
-def over_cycles_chart(content: dict[str, Any]) -> bytes:
-    """Small panels, one per figure, a bar per review cycle so far."""
+def over_cycles_chart(content: dict[str, Any], narrow: bool = False) -> bytes:
+    """Small panels, one per figure, a bar per review cycle so far (`narrow`: the phone
+    version, one panel a row, at twice the sizes)."""
     w = Words(content["language"], content["timezone"])
     cycles = content["history"]["cycles"]
     panels = _panels(content, w)
-    cols, pw, ph, top = 2, WIDTH // 2, 180, 48
+    k = K if narrow else 1
+    width = NARROW if narrow else WIDTH
+    cols = 1 if narrow else 2
+    pw, ph, top = width // cols, (150 if narrow else 180) * k, 48 * k
     rows = (len(panels) + cols - 1) // cols
-    c = Canvas(WIDTH, top + rows * ph + 10)
-    c.text((16, 14), w["chart_indicators"], 17, bold=True)
+    c = Canvas(width, top + rows * ph + 10 * k)
+    title = (15 if narrow else 17) * k
+    c.text((16, 14 * k), c.fit(w["chart_indicators"], title, width - 32, bold=True), title,
+           bold=True)
     for n, (label, kind, values) in enumerate(panels):
         x0, y0 = (n % cols) * pw + 16, top + (n // cols) * ph
-        _panel(c, w, (x0, y0, pw - 32, ph - 16), label, kind, cycles, values)
+        _panel(c, w, (x0, y0, pw - 32, ph - 16 * k), label, kind, cycles, values, k)
     return _png(c.image)
 
 
 def _panel(c: Canvas, w: Words, box: tuple[int, int, int, int], label: str,
-           kind: str, cycles: Sequence[int], values: Sequence[object]) -> None:
+           kind: str, cycles: Sequence[int], values: Sequence[object], k: int = 1) -> None:
     x0, y0, width, height = box
-    c.text((x0, y0), c.fit(label, 12, width, bold=True), 12, bold=True)
+    big = 13 if k > 1 else 12  # on a phone, labels one size up
+    small = 12 if k > 1 else 11
+    c.text((x0, y0), c.fit(label, big * k, width, bold=True), big * k, bold=True)
     numbers = [v for v in values if isinstance(v, int | float)]
     scale = 1.0 if kind == "rate" else 100.0 if kind == "percent" else max(numbers, default=0)
-    base_y, bar_top = y0 + height - 18, y0 + 36
-    c.draw.line([(x0, base_y), (x0 + width, base_y)], fill=GRID, width=1)
+    base_y, bar_top = y0 + height - 18 * k, y0 + 36 * k
+    c.draw.line([(x0, base_y), (x0 + width, base_y)], fill=GRID, width=k)
     slot = width // max(len(cycles), 1)
-    for i, (k, v) in enumerate(zip(cycles, values, strict=True)):
+    for i, (cycle, v) in enumerate(zip(cycles, values, strict=True)):
         cx = x0 + slot * i + slot // 2
-        c.text((cx, base_y + 4), f"{'Kỳ' if w.language == 'vi' else 'Cycle'} {k}", 11,
-               fill=MUTED, anchor="ma")
+        c.text((cx, base_y + 4 * k), f"{'Kỳ' if w.language == 'vi' else 'Cycle'} {cycle}",
+               small * k, fill=MUTED, anchor="ma")
         if not isinstance(v, int | float):
-            c.text((cx, base_y - 8), "—", 12, fill=MUTED, anchor="md")
+            c.text((cx, base_y - 8 * k), "—", big * k, fill=MUTED, anchor="md")
             continue
         h = max(int((base_y - bar_top) * (v / scale)) if scale else 0, 1)
-        half = min(30, slot // 3)
+        half = min(30 * k, slot // 3)
         c.draw.rectangle([cx - half, base_y - h, cx + half, base_y],
                          fill=_colour(v) if kind == "rate" else BAR)
         text = w.rate(v) if kind == "rate" else (w.number(v) + ("%" if kind == "percent"
                                                                 else ""))
-        c.text((cx, base_y - h - 4), text, 11, bold=True, anchor="md")
+        c.text((cx, base_y - h - 4 * k), text, small * k, bold=True, anchor="md")
 
 
 def charts(content: dict[str, Any]) -> dict[str, bytes]:
     """File name → PNG bytes, in the order the dossier shows them."""
     return {"ty-le-dung-han.png": on_time_chart(content),
             "qua-cac-ky.png": over_cycles_chart(content)}
+
+
+def narrow(content: dict[str, Any]) -> dict[str, bytes]:
+    """The phone versions of `charts`, under the same names (the portal's dossier page
+    offers them to screens up to 640 px wide)."""
+    return {"ty-le-dung-han.png": on_time_narrow(content),
+            "qua-cac-ky.png": over_cycles_chart(content, narrow=True)}

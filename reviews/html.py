@@ -58,7 +58,10 @@ def _section(w: Words, n: tables.Names, reports: list[dict[str, Any]],
             "blocked": html_table(tables.blocked(blocked, w, n)) if blocked else None}
 
 
-def render(content: dict[str, Any], pngs: dict[str, bytes]) -> str:
+def render(content: dict[str, Any], pngs: dict[str, bytes],
+           narrow: dict[str, bytes] | None = None) -> str:
+    """The page; `narrow`: the charts' phone versions (`reviews.chart.narrow`), offered to
+    screens up to 640 px wide through <picture> (the portal's page has them)."""
     w = Words(content["language"], content["timezone"])
     n = tables.Names(content)
     assembled = w.local(content["assembled_at"]).date()
@@ -86,6 +89,8 @@ def render(content: dict[str, Any], pngs: dict[str, bytes]) -> str:
     }
     return _env.get_template("dossier.html.j2").render(
         c=content, w=w, v=view, name=n.party, style=STYLE, place_date=place_date,
-        charts=[(w["chart_rate"], data_uri(pngs["ty-le-dung-han.png"])),
-                (w["chart_indicators"], data_uri(pngs["qua-cac-ky.png"]))],
+        charts=[(w[key], data_uri(pngs[name]),
+                 data_uri(narrow[name]) if narrow and name in narrow else None)
+                for key, name in (("chart_rate", "ty-le-dung-han.png"),
+                                  ("chart_indicators", "qua-cac-ky.png"))],
         lang=w.language)

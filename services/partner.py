@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.calendar import DateOutOfRange, check_day, zone
-from core.numbers import show_number
-from core.statuses import ObligationStatus
+from core.calendar import zone
+from core.numbers import show_number, typed_back
+from core.reply_rules import read_day, read_percent
+from core.statuses import ObligationStatus, ReplyStatus
 from models.links import LinkRefused, hash_token, live_feed, resolve
 from models.outbox import insert_messages, message_rows
 from models.replies import Attachment
@@ -127,7 +128,11 @@ def load_view(s: Session, shell: Shell, token: str, now: datetime, language: str
                 "answered_by": r.answered_by, "note": r.note, "reason": r.reason,
                 "attachment": r.attachment_name,
                 "when": r.recorded_at.astimezone(local).strftime("%d/%m/%Y %H:%M"),
-                "decision": history_note(r.decision, r.decision_comment, lang)}
+                "decision": history_note(r.decision, r.decision_comment, lang),
+                "decision_code": r.decision, "comment": r.decision_comment,
+                "decided": show_date(r.decided_at.astimezone(local).date(), lang)
+                if r.decided_at else None,
+                "until": show_date(r.until, lang) if r.until else None}
                for r in replies]
     feed = live_feed(s, shell.secret_key, agreement_id=a.id, party=o.party,
                      contact_id=contact_id, now=now) if contact_id is not None else None
@@ -160,7 +165,8 @@ def _history_query() -> sa.Select[Any]:
     r = _table(Reply)
     return (sa.select(r.c.id, r.c.version, r.c.status, r.c.percent, r.c.answered_by, r.c.note,
                       r.c.reason, r.c.attachment_name, r.c.recorded_at, r.c.decision,
-                      r.c.decision_comment, r.c["values"].label("reply_values"))
+                      r.c.decision_comment, r.c.decided_at, r.c.until,
+                      r.c["values"].label("reply_values"))
             .where(r.c.obligation_id == sa.bindparam("obligation")).order_by(r.c.version))
 
 
@@ -214,51 +220,72 @@ def prefill(s: Session, o: ObligationInfo, a: AgreementInfo, indicators: list[di
     if found is None:
         return None
     values, recorded_at, label = found
-    shown = {f"v-{k}": _plain(v) for k, v in values.items() if k in ids}
+    shown = {f"v-{k}": _plain(v, language) for k, v in values.items() if k in ids}
     when = recorded_at.astimezone(zone(a.timezone)).date()
     return Prefill(shown, show_date(when, language), period(label, language))
 
 
-def _plain(v: Any) -> str:
-    """A stored value as a partner would type it back (no thousands separators)."""
+def _plain(v: Any, language: str) -> str:
+    """A stored value as a partner would type it back in the page's language (no
+    thousands separators, read back as the same value: `core.numbers.typed_back`)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    return str(v)
+    return typed_back(v, language)
+
+
+# What each status asks for besides the note, the name and the file (docs/portal.md):
+# the form shows only these, and a field the status does not ask for is not recorded.
+FIELDS: dict[str, tuple[str, ...]] = {
+    ReplyStatus.DONE: ("values",), ReplyStatus.IN_PROGRESS: ("percent", "values"),
+    ReplyStatus.BLOCKED: ("reason",), ReplyStatus.EXTENSION: ("until", "reason")}
+
+
+def fields_of(status: str) -> tuple[str, ...]:
+    """The fields `status` asks for (an unknown status: all of them, to be refused)."""
+    return FIELDS.get(status, ("percent", "until", "reason", "values"))
 
 
 def submit(s: Session, shell: Shell, view: View, form: dict[str, str], now: datetime,
-           attachment: Attachment | None = None, upload_error: str | None = None
-           ) -> tuple[Reply, bool]:
+           attachment: Attachment | None = None, upload_error: str | None = None,
+           language: str | None = None) -> tuple[Reply, bool]:
     """Record the reply a form carries, and its receipt; (reply, whether it is new).
 
-    The same form submitted again returns the reply it recorded (False: no receipt, no
-    new version). ReplyInvalid lists the fields to correct; nothing is written then.
+    Only the fields its status asks for are read (`FIELDS`); numbers and dates as typed in
+    a page of `language` (the page's; errors in it too). The same form submitted again
+    returns the reply it recorded (False: no receipt, no new version). ReplyInvalid lists
+    the fields to correct; nothing is written then.
     """
     nonce = form.get("form_nonce") or None
     errors: dict[str, str] = {"attachment": upload_error} if upload_error else {}
+    status = form.get("status", "")
+    needs = fields_of(status)
     percent: int | None = None
-    if form.get("percent", "").strip():
+    if "percent" in needs and form.get("percent", "").strip():
         try:
-            percent = int(form["percent"].strip())
-        except ValueError:
-            errors["percent"] = "Phải là số nguyên từ 0 đến 100 / a whole number 0–100"
+            percent = read_percent(form["percent"], language)
+        except ValueError as exc:
+            errors["percent"] = str(exc)
     until: date | None = None
-    if form.get("until", "").strip():
+    if "until" in needs and form.get("until", "").strip():
         try:
-            until = check_day(date.fromisoformat(form["until"].strip()))
-        except DateOutOfRange as exc:
+            until = read_day(form["until"], language)
+        except ValueError as exc:
             errors["until"] = str(exc)
-        except ValueError:
-            errors["until"] = "Ngày không hợp lệ / not a date"
-    values = {i["id"]: form.get(f"v-{i['id']}", "") for i in view.indicators}
+    values = {i["id"]: form.get(f"v-{i['id']}", "") for i in view.indicators} \
+        if "values" in needs else {}
+    picks = {i["id"]: form[f"pick-v-{i['id']}"] for i in view.indicators
+             if form.get(f"pick-v-{i['id']}")}
     messages: list[dict[str, Any]] = []
     reply, new = record_reply_once(
-        s, shell, obligation_key=view.obligation.key, status=form.get("status", ""), at=now,
-        percent=percent, reason=form.get("reason") or None, until=until,
-        values={k: v for k, v in values.items() if v.strip()}, note=form.get("note") or None,
+        s, shell, obligation_key=view.obligation.key, status=status, at=now,
+        percent=percent, reason=(form.get("reason") or None) if "reason" in needs else None,
+        until=until, values={k: v for k, v in values.items() if v.strip()},
+        note=form.get("note") or None,
         answered_by=(form.get("answered_by") or "").strip() or None,
         contact_id=view.link.contact_id, attachment=attachment, submission=nonce,
-        form_errors=errors, messages=messages)
+        form_errors=errors, messages=messages, language=language, picks=picks)
     if new:  # the receipt and the reply's other messages in one INSERT
         insert_messages(s, messages + receipt_rows(view, reply, now))
     return reply, new

@@ -34,11 +34,14 @@ CLOSED = (ObligationStatus.WITHDRAWN, ObligationStatus.ACCEPTED, ObligationStatu
 
 
 class ReplyInvalid(Exception):
-    """Field → message, in Vietnamese first; nothing was written."""
+    """Field → message (in the language asked, else "Vietnamese / English"); nothing was
+    written. `asks`: indicator → the readings of an ambiguous value, to choose from."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, str],
+                 asks: dict[str, list[tuple[str, str]]] | None = None) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+        self.asks = asks or {}
 
 
 class ReplyRefused(Exception):
@@ -70,14 +73,19 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
                       contact_id: int | None = None, attachment: Attachment | None = None,
                       source: str = "portal", submission: str | None = None,
                       form_errors: dict[str, str] | None = None,
-                      messages: list[dict[str, Any]] | None = None) -> tuple[Reply, bool]:
+                      messages: list[dict[str, Any]] | None = None,
+                      language: str | None = None, picks: dict[str, str] | None = None,
+                      ) -> tuple[Reply, bool]:
     """`record_reply`, and whether the reply is new (False: its form was recorded before).
 
-    `form_errors` (fields the caller could not read) are raised as ReplyInvalid once the
-    form is known not to be a replay, before anything else is checked. `messages`: the
+    `form_errors` (fields the caller could not read, a refused file) are raised as
+    ReplyInvalid once the form is known not to be a replay, with every other error of the
+    form (all shown at once). `messages`: the
     outbox rows the reply calls for are added to it (the caller records them with its
     own) instead of being recorded here. An `extension` goes the ORM way (`apply_reply`):
-    its decision and re-timing need the whole row.
+    its decision and re-timing need the whole row. `language`: values are text typed in a
+    page of that language, and errors are in it (`core.reply_rules`); `picks` answers an
+    ambiguous value's question.
     """
     o = stored.lock_obligation(s, obligation_key)
     earlier, last = stored.earlier_and_last(s, submission, o.id if o is not None else None)
@@ -85,17 +93,19 @@ def record_reply_once(s: Session, shell: Shell, *, obligation_key: str, status: 
         found = s.get(Reply, earlier)
         assert found is not None
         return found, False
-    if form_errors:
-        raise ReplyInvalid(form_errors)
     if o is None or o.status in CLOSED:
+        if form_errors:
+            raise ReplyInvalid(form_errors)
         raise ReplyRefused(obligation_key)
-    errors = field_errors(status, percent, reason, until, o.due)
+    errors = field_errors(status, percent, reason, until, o.due, language)
     clean: dict[str, int | float | str] = {}
+    asks: dict[str, list[tuple[str, str]]] = {}
     if values and o.commitment:
-        clean, value_errors = check_values(o.indicators or [], values)
+        clean, value_errors = check_values(o.indicators or [], values, language, picks, asks)
         errors.update(value_errors)
+    errors.update(form_errors or {})  # what could not be read says so, not "required"
     if errors:
-        raise ReplyInvalid(errors)
+        raise ReplyInvalid(errors, asks)
     fields = dict(obligation_id=o.id, version=(last or 0) + 1, status=status,
                   percent=percent if status == ReplyStatus.IN_PROGRESS else None,
                   reason=reason, until=until if status == ReplyStatus.EXTENSION else None,

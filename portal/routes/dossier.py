@@ -28,5 +28,5 @@ def show_dossier(request: Request, token: str, asked: Lang, app: AppDep) -> Resp
             data = stored_dossier(s, token, app.now())
     except LinkRefused:
         return refused(request, asked)
-    return HTMLResponse(html.render(data, chart.charts(data)),
+    return HTMLResponse(html.render(data, chart.charts(data), chart.narrow(data)),
                         headers={"Content-Security-Policy": html.CSP})

@@ -26,13 +26,14 @@ from models.links import LinkRefused
 from notifications import events
 from portal import uploads
 from portal.csrf import csrf_ok, csrf_token
+from portal.decision_text import state_of
 from portal.deps import Ctx, Lang, Portal
 from portal.i18n import TEXT
 from portal.middleware import MAX_BODY
 from portal.openapi import FILE, LANG, REPLY_BODY, REPLY_HEAD, REPLY_PAGE, REPLY_POST
 from portal.pages import failed, forbidden, page, refused
-from services.partner import attachment_of, load_view, submit
-from services.replies import ReplyInvalid, ReplyRefused
+from services.partner import FIELDS, attachment_of, load_view, submit
+from services.replies import CLOSED, ReplyInvalid, ReplyRefused
 
 log = logging.getLogger("phoihop.portal")
 router = APIRouter()
@@ -64,13 +65,17 @@ async def read_form(request: Request) -> FormData:
 
 def form_page(request: Request, ctx: Portal, view: Any, lang: str, code: int = 200,
               errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
-              dropped: str | None = None) -> HTMLResponse:
+              dropped: str | None = None, asks: dict[str, list[tuple[str, str]]] | None = None
+              ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     prefill = view.prefill if values is None else None  # never over what was typed
     return page(request, "reply.html", lang, code, heading=TEXT[lang]["title"],
                 o=view.info, indicators=view.indicators, history=view.history,
                 errors=errors or {}, values=values or (prefill.values if prefill else {}),
                 prefill=prefill, dropped=dropped, accept=uploads.ACCEPT, calendar=view.calendar,
+                asks=asks or {}, state=state_of(view, lang),
+                open=view.obligation.status not in CLOSED,
+                fields={str(k): v for k, v in FIELDS.items()},
                 token=request.path_params["token"], form_nonce=nonce,
                 csrf=csrf_token(ctx.app, view.link.id or 0, nonce))
 
@@ -138,7 +143,7 @@ async def record(request: Request, ctx: Portal, token: str, lang: str | None, ra
             staged = await run_in_threadpool(uploads.stage, upload.file, upload.filename,
                                              ctx.attachments)
         except uploads.UploadRejected as exc:
-            upload_error = str(exc)
+            upload_error = exc.text(lang or view.agreement.language)
         except uploads.UploadFailed as exc:
             log.error("attachment not stored, reply not recorded: %s", exc)
             return failed(request, lang or view.agreement.language, 503, "store_failed")
@@ -149,7 +154,8 @@ async def record(request: Request, ctx: Portal, token: str, lang: str | None, ra
         if not csrf_ok(app, view.link.id, nonce, sent_token):
             raise FormRefused
         reply, new = submit(s, app, view, form, now,
-                            staged.attachment if staged else None, upload_error)
+                            staged.attachment if staged else None, upload_error,
+                            language=lang or view.agreement.language)
         return view, new, events.ReplyRecorded(
             view.obligation.key, view.agreement.code, view.obligation.party,
             reply.id or 0, reply.version, reply.status), reply.recorded_at
@@ -168,7 +174,7 @@ async def record(request: Request, ctx: Portal, token: str, lang: str | None, ra
         with app.session() as s:
             view = load_view(s, app, token, now, lang)
         return form_page(request, ctx, view, lang or view.agreement.language, 422,
-                         errors=exc.errors, values=form,
+                         errors=exc.errors, values=form, asks=exc.asks,
                          dropped=staged.name if staged else None)
     except BaseException:
         uploads.discard(staged)

@@ -101,3 +101,57 @@ def test_dossier_page_in_chromium(served):
         browser.close()
     assert not [u for u in refused_requests if not u.startswith("data:")]
     assert not [m for m in console if "Content Security Policy" in m]
+
+
+# Every word of the page's text on one line, or broken only after a hyphen or a slash
+# (where line breaking may: "LĐ-/TB&XH"), never inside ("Tổn g", "Tuy ên"): the words
+# broken elsewhere. A token longer than 40 characters (a pasted address, markup typed by
+# a partner) fits no line on a phone and may break anywhere.
+BROKEN_WORDS = """() => {
+  const broken = [];
+  const top = (node, i) => {
+    const r = document.createRange();
+    r.setStart(node, i);
+    r.setEnd(node, i + 1);
+    const box = [...r.getClientRects()].find(b => b.width > 0);
+    return box ? Math.round(box.top) : null;
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const re = /\\S+/g;
+    let m;
+    while ((m = re.exec(node.data)) !== null) {
+      if (m[0].length > 40) continue;
+      for (let i = m.index + 1; i < m.index + m[0].length; i++) {
+        const before = top(node, i - 1), here = top(node, i);
+        if (before !== null && here !== null && here > before
+            && !"-/".includes(node.data[i - 1])) { broken.push(m[0]); break; }
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+def test_dossier_page_on_a_phone(served):
+    """At 360 px no word is broken inside (the total row's "Tổng", parties' names), and
+    the charts are their phone versions: the smallest chart text is 12 px or more on
+    screen (the 800 px charts shrunk to the screen showed 4-5 px text)."""
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 360, "height": 780})
+        assert page.goto(served).status == 200
+        assert page.evaluate(BROKEN_WORDS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        shown = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth, "
+                              "i.getBoundingClientRect().width])")
+        assert [(done, natural) for done, natural, _ in shown] == [
+            (True, chart.NARROW), (True, chart.NARROW)]
+        # the phone charts' smallest text is 12 px at scale K: on screen 12 × K × shown/natural
+        assert all(12 * chart.K * width / natural >= 10.5 for _, natural, width in shown), shown
+        assert page.get_by_text("Tổng", exact=True).count() >= 1
+        page.screenshot(path=str(OUT / "dossier-html-360.png"), full_page=True)
+        for n, image in enumerate(page.locator("figure").all()):
+            image.screenshot(path=str(OUT / f"dossier-chart-{n + 1}-360.png"))
+        browser.close()
