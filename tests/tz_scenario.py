@@ -43,6 +43,7 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
     from models.migrate import upgrade
     from models.tables import (
         Contact,
+        FeedLink,
         FiredStep,
         Link,
         Obligation,
@@ -112,6 +113,10 @@ def run(db_url: str, data_dir: Path) -> dict[str, Any]:
             names[token] = (f"<{link.purpose} link: {keys.get(link.obligation_id or 0)} "
                             f"{contacts.get(link.contact_id or 0)} reply={link.reply_id} "
                             f"cycle={link.cycle} expires={link.expires_at.isoformat()}>")
+        for feed in s.exec(select(FeedLink)):  # the calendar lines of ladder e-mails
+            names[token_for(app.secret_key, feed.nonce)] = (
+                f"<feed link: {feed.agreement_id} {feed.party_id} "
+                f"{contacts.get(feed.contact_id)} expires={feed.expires_at.isoformat()}>")
         fired = [{"obligation": keys[f.obligation_id], "step": f.step, "outcome": f.outcome,
                   "due_at": f.due_at.isoformat(), "recorded_at": f.recorded_at.isoformat()}
                  for f in s.exec(select(FiredStep).order_by(col(FiredStep.recorded_at),
