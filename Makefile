@@ -14,7 +14,8 @@ test: $(STAMP) system-deps
 	$(BIN)/pytest -q --durations=15
 
 # The long end-to-end proofs (hostile input through every surface in Chromium, the whole
-# demo searched for its secrets): ~10 minutes, beyond the test suite's budget.
+# demo searched for its secrets, a worker killed mid-run, the benchmarks smoke-run):
+# beyond the test suite's budget.
 proofs: $(STAMP) system-deps
 	$(BIN)/pytest -q -m proof
 

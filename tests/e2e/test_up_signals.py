@@ -25,6 +25,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.proof  # ~30 s: in `make proofs` (the suite's budget)
 def test_sigterm_stops_up_and_all_it_started(tmp_path: Path):
     port, portal = free_port(), free_port()
     env = {**os.environ, "PHOIHOP_DATA_DIR": str(tmp_path), "PHOIHOP_PORTAL_PORT": str(portal),

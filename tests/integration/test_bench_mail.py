@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from benchmarks import mail
+
+# benchmark smoke run: in `make proofs`; `make bench` runs the benchmark itself
+pytestmark = pytest.mark.proof
 
 
 def test_mail_benchmark_smoke(pg_reason):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from benchmarks import portal
+
+# ~35 s of benchmark smoke runs: in `make proofs`; `make bench` runs the benchmark itself
+pytestmark = pytest.mark.proof
 
 CORES = os.cpu_count() or 1
 # each backend as deployed: SQLite in one process, PostgreSQL in one a core (docs/deploy.md)

@@ -18,6 +18,7 @@ import time as clock
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 
+import pytest
 from sqlmodel import select
 
 from config.bootstrap import bootstrap
@@ -29,6 +30,9 @@ from services.imports import import_agreement
 from tests.conftest import QT, prefect_stack
 from tests.fault_restarts import descendants as _descendants
 from tests.smtp_sink import SmtpServer
+
+# ~45 s: in `make proofs` (the suite's budget; docs/reliability.md row 6)
+pytestmark = pytest.mark.proof
 
 TZ = "Asia/Ho_Chi_Minh"
 CODE = "QT-KHKT-2021-2025"
