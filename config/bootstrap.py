@@ -31,9 +31,7 @@ from core.agreement import Ladder
 from core.calendar import WorkCalendar
 from core.parse import ParseOptions, ladder_from_config
 from core.policy import Policy
-from notifications.apprise_channel import AppriseNotifier
 from notifications.port import Notifier
-from notifications.smtp import SmtpNotifier
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -257,7 +255,11 @@ class App:
 
     def notifiers(self) -> dict[str, Notifier]:
         """The channels, opened for one send round (the sender closes them after it): the
-        SMTP account, and the Apprise channels named in the settings."""
+        SMTP account, and the Apprise channels named in the settings. Imported here: only
+        a sender pays for Apprise (~4 MiB), not the CLI or the portal."""
+        from notifications.apprise_channel import AppriseNotifier
+        from notifications.smtp import SmtpNotifier
+
         s = self.settings
         return {"email": SmtpNotifier(s.mail, s.send_deadline_seconds),
                 "apprise": AppriseNotifier({k: v.get_secret_value()

@@ -26,15 +26,15 @@ import binascii
 import functools
 import re
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import yaml
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESSIV
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from core.yamlnodes import LOADER
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 PREFIX = "sealed://v1/"
 INFO = b"phoihop channel secrets"
@@ -63,6 +63,11 @@ def is_sealed(value: str) -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _cipher(secret_key: bytes) -> AESSIV:
+    # imported when first sealing or opening: an import that seals nothing pays nothing
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=INFO).derive(secret_key)
     return AESSIV(key)
 
@@ -84,6 +89,8 @@ def unseal(secret_key: bytes, value: str) -> str:
     it."""
     if not is_sealed(value):
         return value
+    from cryptography.exceptions import InvalidTag
+
     token = value[len(PREFIX):]
     try:
         data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.policy import Policy
+from models.sql import UnitOfWork
+
 
 @dataclass(frozen=True)
 class Message:
@@ -55,3 +58,17 @@ class RecordingNotifier:
 
     def close(self) -> None:
         return None
+
+
+class Sending(UnitOfWork, Protocol):
+    """What sending needs: units of work, the key that derives link tokens and opens sealed
+    channels, the policy (leases, retries, addresses) and the channels
+    (config.bootstrap.App provides it)."""
+
+    @property
+    def secret_key(self) -> bytes: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    def notifiers(self) -> dict[str, Notifier]: ...

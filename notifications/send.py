@@ -11,37 +11,20 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.policy import Policy
 from core.statuses import OutboxState
 from models import outbox
 from models.queries import coordinators
 from models.sealed import SealBroken, unseal
-from models.sql import UnitOfWork
 from models.tables import Contact, OutboxMessage, Party
 from notifications.compose import build_message
-from notifications.port import DeliveryError, Notifier
+from notifications.port import DeliveryError, Notifier, Sending
 
 BACKOFF_BASE = timedelta(minutes=2)
 BACKOFF_CAP = timedelta(hours=6)
-
-
-class Sending(UnitOfWork, Protocol):
-    """What sending needs: units of work, the key that derives link tokens and opens sealed
-    channels, the policy (leases, retries, addresses) and the channels
-    (config.bootstrap.App provides it)."""
-
-    @property
-    def secret_key(self) -> bytes: ...
-
-    @property
-    def policy(self) -> Policy: ...
-
-    def notifiers(self) -> dict[str, Notifier]: ...
 
 
 @dataclass

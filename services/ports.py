@@ -11,7 +11,7 @@ from typing import Protocol
 
 from core.calendar import WorkCalendar
 from core.parse import ParseOptions
-from notifications.send import Sending
+from notifications.port import Sending
 
 
 class Shell(Sending, Protocol):
