@@ -15,7 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -89,22 +89,8 @@ def issue_many(session: Session, secret_key: bytes, *, purpose: str, now: dateti
                     c.agreement_id.is_(None), c.cycle.is_(None), c.revoked_at.is_(None),
                     c.expires_at > now).order_by(c.id)):
             live[(oid, cid)] = (lid, expires)  # the newest wins, as in `issue`
-    out = {pair: lid for pair, (lid, _exp) in live.items() if pair in wanted}
-    extend = [{"lid": lid, "expires": wanted[pair]} for pair, (lid, exp) in live.items()
-              if pair in wanted and wanted[pair] > exp]
-    if extend:
-        session.execute(sa.update(t).where(c.id == sa.bindparam("lid"))
-                        .values(expires_at=sa.bindparam("expires")), extend)
-    new = [dict(token_hash=hash_token(token_for(secret_key, nonce)), nonce=nonce,
-                purpose=purpose, obligation_id=oid, contact_id=cid, expires_at=expires,
-                created_at=now)
-           for (oid, cid), expires in sorted(wanted.items()) if (oid, cid) not in out
-           for nonce in [secrets.token_urlsafe(16)]]
-    if new:
-        for lid, oid, cid in session.execute(
-                sa.insert(t).returning(c.id, c.obligation_id, c.contact_id), new):
-            out[(oid, cid)] = lid
-    return out
+    return _reuse_or_issue(session, secret_key, t, live, wanted, now,
+                           ("obligation_id", "contact_id"), purpose=purpose)
 
 
 def issue_feeds(session: Session, secret_key: bytes, *, now: datetime,
@@ -122,6 +108,21 @@ def issue_feeds(session: Session, secret_key: bytes, *, now: datetime,
                     c.contact_id.in_(chunk), c.revoked_at.is_(None), c.expires_at > now)
                 .order_by(c.id)):
             live[(aid, pid, cid)] = (lid, expires)  # the newest wins, as in `issue`
+    return _reuse_or_issue(session, secret_key, t, live, wanted, now,
+                           ("agreement_id", "party_id", "contact_id"))
+
+
+K = TypeVar("K", bound=tuple[int, ...])
+
+
+def _reuse_or_issue(session: Session, secret_key: bytes, t: sa.Table,
+                    live: dict[K, tuple[int, datetime]], wanted: dict[K, datetime],
+                    now: datetime, columns: tuple[str, ...], **fixed: Any) -> dict[K, int]:
+    """What `issue_many` and `issue_feeds` share: each binding of `wanted` (its values for
+    `columns`) gets its live link (`live`: the newest, with its expiry), the expiry
+    extended when needed, or a new one (128 random bits, `fixed` columns too); binding →
+    link id."""
+    c = t.c
     out = {key: lid for key, (lid, _exp) in live.items() if key in wanted}
     extend = [{"lid": lid, "expires": wanted[key]} for key, (lid, exp) in live.items()
               if key in wanted and wanted[key] > exp]
@@ -129,14 +130,13 @@ def issue_feeds(session: Session, secret_key: bytes, *, now: datetime,
         session.execute(sa.update(t).where(c.id == sa.bindparam("lid"))
                         .values(expires_at=sa.bindparam("expires")), extend)
     new = [dict(token_hash=hash_token(token_for(secret_key, nonce)), nonce=nonce,
-                agreement_id=aid, party_id=pid, contact_id=cid, expires_at=expires,
-                created_at=now)
-           for (aid, pid, cid), expires in sorted(wanted.items()) if (aid, pid, cid) not in out
-           for nonce in [secrets.token_urlsafe(16)]]  # 128 bits
+                expires_at=expires, created_at=now, **fixed, **dict(zip(columns, key, strict=True)))
+           for key, expires in sorted(wanted.items()) if key not in out
+           for nonce in [secrets.token_urlsafe(16)]]
     if new:
-        for lid, aid, pid, cid in session.execute(
-                sa.insert(t).returning(c.id, c.agreement_id, c.party_id, c.contact_id), new):
-            out[(aid, pid, cid)] = lid
+        for lid, *key in session.execute(
+                sa.insert(t).returning(c.id, *(c[name] for name in columns)), new):
+            out[cast(K, tuple(key))] = lid
     return out
 
 
