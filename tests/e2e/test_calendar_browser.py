@@ -6,24 +6,17 @@ from __future__ import annotations
 import threading
 import time as clock
 import urllib.request
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 import uvicorn
 from icalendar import Calendar
 from sqlmodel import select
 
-from config.bootstrap import bootstrap
-from config.settings import Settings
-from core.calendar import local_instant
 from models.links import feed_nonces, issue, issue_feeds, token_for
-from models.migrate import upgrade
 from models.tables import Contact, Obligation, Party
 from portal.app import create_app
-from services.imports import import_agreement
-from tests.conftest import QT
-from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
-from tests.smtp_sink import free_port
+from tests.e2e.browser import ARGS, CHROMIUM, OUT, quang_tri_portal
 
 TZ = "Asia/Ho_Chi_Minh"
 KEY = "QT-KHKT-2021-2025/hoc-tap-suot-doi/so-gddt/2022"
@@ -31,14 +24,7 @@ KEY = "QT-KHKT-2021-2025/hoc-tap-suot-doi/so-gddt/2022"
 
 @pytest.fixture
 def served(tmp_path):
-    need_chromium()
-    now = [local_instant(date(2022, 5, 18), time(0, 0), TZ)]
-    port = free_port()
-    app = bootstrap(Settings(data_dir=tmp_path, portal_url=f"http://127.0.0.1:{port}"),
-                    clock=lambda: now[0])
-    upgrade(app.engine)
-    import_agreement(app, QT.read_bytes(), str(QT))
-    now[0] = local_instant(date(2022, 12, 1), time(9, 0), TZ)
+    app, now, port = quang_tri_portal(tmp_path)
     with app.session(write=True) as s:
         o = s.exec(select(Obligation).where(Obligation.key == KEY)).one()
         party = s.exec(select(Party).where(Party.key == "so-gddt")).one()

@@ -10,25 +10,19 @@ from __future__ import annotations
 import threading
 import time as clock
 from collections.abc import Iterator
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 import uvicorn
 from sqlmodel import col, select
 
-from config.bootstrap import App, bootstrap
-from config.settings import Settings
-from core.calendar import local_instant
+from config.bootstrap import App
 from models.links import issue
-from models.migrate import upgrade
 from models.tables import Contact, Obligation, Party, Reply
 from portal.app import create_app
-from services.imports import import_agreement
 from services.replies import decide_reply
-from tests.conftest import QT
-from tests.e2e.browser import ARGS, CHROMIUM, OUT, need_chromium
-from tests.smtp_sink import free_port
+from tests.e2e.browser import ARGS, CHROMIUM, OUT, quang_tri_portal
 
 TZ = "Asia/Ho_Chi_Minh"
 CODE = "QT-KHKT-2021-2025"
@@ -42,14 +36,7 @@ SHOWN = {"done": {"#indicators"}, "in_progress": {"#percent", "#indicators"},
 
 @pytest.fixture
 def served(tmp_path: Any) -> Iterator[tuple[App, str, dict[str, str]]]:
-    need_chromium()
-    now = [local_instant(date(2022, 5, 18), time(0, 0), TZ)]
-    port = free_port()
-    app = bootstrap(Settings(data_dir=tmp_path, portal_url=f"http://127.0.0.1:{port}"),
-                    clock=lambda: now[0])
-    upgrade(app.engine)
-    import_agreement(app, QT.read_bytes(), str(QT))
-    now[0] = local_instant(date(2022, 12, 1), time(9, 0), TZ)
+    app, now, port = quang_tri_portal(tmp_path)
     base = f"http://127.0.0.1:{port}"
     urls = {}
     with app.session(write=True) as s:
